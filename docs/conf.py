@@ -1,0 +1,65 @@
+"""Sphinx configuration for the book.
+
+Chapters are MyST notebooks executed by myst-nb on the kernel of the
+environment Sphinx runs in: the free-threaded 3.14t environment that
+``nox -s docs`` makes. Execution results are cached (jupyter-cache), so an
+unchanged chapter is not run again; edit a chapter, or delete
+``docs/_build/.jupyter_cache``, to re-run it.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS.parent))  # ftbook, for the chapters' helper cells
+
+project = "Metadata thread safety under free-threaded Python"
+author = "The ft-metadata-book contributors"
+copyright = "2026, " + author
+# Where the sources are published; the theme's repository and edit buttons
+# point here. Forks and mirrors override it without editing this file.
+repository_url = os.environ.get("FTBOOK_REPOSITORY_URL", "https://github.com/ft-metadata-book/ft-metadata-book")
+
+extensions = [
+    "myst_nb",
+    "sphinx_copybutton",
+    "sphinx_design",
+]
+
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
+nitpicky = True
+
+# --- MyST and execution ---------------------------------------------------
+myst_enable_extensions = ["colon_fence", "deflist", "dollarmath", "attrs_inline", "substitution"]
+myst_heading_anchors = 3
+
+nb_execution_mode = "cache"
+nb_execution_cache_path = str(DOCS / "_build" / ".jupyter_cache")
+nb_execution_timeout = 300  # seconds, per cell: every cell is bounded
+nb_execution_raise_on_error = True  # a failing cell fails the build
+nb_execution_show_tb = True  # ...and prints the traceback in the log
+nb_merge_streams = True
+nb_execution_in_temp = False  # cells run in the chapter's folder
+
+# --- HTML -------------------------------------------------------------------
+html_theme = "sphinx_book_theme"
+html_title = "Metadata thread safety under free-threaded Python"
+html_static_path = ["_static"]
+html_last_updated_fmt = "%Y-%m-%d"
+html_theme_options = {
+    "repository_url": repository_url,
+    "repository_branch": "main",
+    "path_to_docs": "docs",
+    "use_repository_button": True,
+    "use_edit_page_button": True,
+    "use_issues_button": True,
+    "use_source_button": True,
+    "use_download_button": True,
+    "show_toc_level": 2,
+    "home_page_in_toc": True,
+}
+copybutton_exclude = ".linenos, .gp, .go"  # copy code, not prompts or output
+
+linkcheck_timeout = 15
+linkcheck_retries = 1

@@ -1,0 +1,168 @@
+"""Virtual environments on the provisioned interpreters.
+
+Two kinds use the same code:
+
+- the nox sessions' own environments (``.nox/ft-docs`` ...), one per clone;
+- the *book environments* that chapters run examples in (NumPy 2.2.2 on
+  3.13t, ...), kept in the per-user cache and shared by every clone.
+
+An environment is rebuilt only when what it is made of changes: the
+interpreter, the requirements or the project path. That is what keeps an
+unchanged ``nox -s docs`` fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ftbook import ProvisionError
+from ftbook.cache import cache_dir, exclusive, format_seconds
+from ftbook.interpreters import Log, find_or_build
+
+STAMP = ".ftbook-stamp.json"
+INSTALL_TIMEOUT = 20 * 60
+
+
+@dataclasses.dataclass(frozen=True)
+class BookEnv:
+    """An environment a chapter runs examples in."""
+
+    name: str
+    interpreter: str  # a key of ftbook.interpreters.INTERPRETERS
+    requirements: tuple[str, ...]
+    purpose: str
+
+
+BOOK_ENVS: dict[str, BookEnv] = {
+    env.name: env
+    for env in (
+        BookEnv(
+            "numpy-2.2.2",
+            "3.13t",
+            ("numpy==2.2.2",),
+            "the last NumPy release with the np.repeat race (cp313t wheels only)",
+        ),
+        BookEnv(
+            "numpy-2.2.3",
+            "3.13t",
+            ("numpy==2.2.3",),
+            "the first NumPy release with the np.repeat fix",
+        ),
+        BookEnv(
+            "tsan",
+            "3.14t-tsan",
+            ("numpy",),
+            "ThreadSanitizer runs of the demo extension",
+        ),
+    )
+}
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def ensure_venv(
+    venv: Path,
+    base_python: Path,
+    requirements: Sequence[str],
+    *,
+    project: Path | None = None,
+    log: Log = print,
+    label: str | None = None,
+) -> Path:
+    """Make *venv* hold *requirements* on *base_python*; return its python.
+
+    *project*, if given, is put on the environment's ``sys.path`` with a
+    ``.pth`` file: what an editable install does, without a build step.
+    """
+    label = label or venv.name
+    wanted = {
+        "python": str(base_python),
+        "python_mtime": base_python.stat().st_mtime,
+        "requirements": list(requirements),
+        "project": str(project) if project else None,
+    }
+    stamp = venv / STAMP
+    with exclusive(f"venv-{hashlib.sha256(str(venv).encode()).hexdigest()[:12]}", log):
+        if stamp.exists() and _read_json(stamp) == wanted and venv_python(venv).exists():
+            return venv_python(venv)
+        log(f"==> preparing environment {label} in {venv} ({len(requirements)} requirements)")
+        started = time.monotonic()
+        if venv.exists():
+            shutil.rmtree(venv)
+        _checked_run([str(base_python), "-m", "venv", str(venv)], f"creating {venv}")
+        if requirements:
+            _checked_run(
+                [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check",
+                 "--progress-bar", "off", "-q", *requirements],
+                f"installing {', '.join(requirements)} into {venv}",
+            )
+        if project:
+            purelib = subprocess.run(
+                [str(venv_python(venv)), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip()
+            Path(purelib, "ftbook-project.pth").write_text(str(project) + "\n")
+        stamp.write_text(json.dumps(wanted, indent=1))
+        log(f"==> environment {label} ready in {format_seconds(time.monotonic() - started)}")
+    return venv_python(venv)
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _checked_run(command: list[str], what: str) -> None:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise ProvisionError(f"{what}: no result after {INSTALL_TIMEOUT} s") from None
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip().splitlines()[-20:]
+        raise ProvisionError(f"{what} failed (exit {done.returncode}):\n" + "\n".join("  " + l for l in output))
+
+
+# --------------------------------------------------------------------------
+# Book environments
+
+
+def book_env_dir(name: str) -> Path:
+    return cache_dir("envs") / name
+
+
+def prepare_book_env(name: str, *, log: Log = print) -> Path:
+    """Find or build the interpreter, then make the environment. For nox."""
+    env = BOOK_ENVS[name]
+    base = find_or_build(env.interpreter, log=log)
+    return ensure_venv(book_env_dir(name), base, env.requirements, log=log, label=f"{name} ({env.purpose})")
+
+
+def book_env_python(name: str) -> Path:
+    """The python of a prepared book environment. For chapters and tests.
+
+    Never builds anything: a chapter that needs an environment must not start
+    a 10-minute build in the middle of a notebook. ``nox -s docs`` prepares
+    them all first.
+    """
+    if name not in BOOK_ENVS:
+        raise ProvisionError(f"unknown book environment {name!r}; known: {', '.join(BOOK_ENVS)}")
+    python = venv_python(book_env_dir(name))
+    stamp = _read_json(book_env_dir(name) / STAMP)
+    if not python.exists() or not isinstance(stamp, dict) or stamp.get("requirements") != list(BOOK_ENVS[name].requirements):
+        raise ProvisionError(
+            f"the book environment {name!r} ({BOOK_ENVS[name].purpose}) is not prepared.\n"
+            "Run `nox -s docs` (or `python -m ftbook env " + name + "`), which prepares it."
+        )
+    return python
+

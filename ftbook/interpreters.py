@@ -1,0 +1,446 @@
+"""Find or build the free-threaded CPython interpreters the book runs on.
+
+Three interpreters, each looked for in this order:
+
+1. the environment variable named in its spec (an explicit choice always wins,
+   and a wrong one is an error rather than something silently skipped);
+2. an executable on ``PATH`` (``python3.14t``, ...);
+3. a uv-managed interpreter, when ``uv`` is installed and can find or install one;
+4. our own earlier build in the cache, or else a new build from the CPython
+   source tarball, pinned by version and SHA-256 and fetched from python.org
+   or from the Debian archive this machine's apt is configured with.
+
+Every candidate is checked before it is used: right ``major.minor``, built
+with ``Py_GIL_DISABLED`` and, for the ThreadSanitizer interpreter, configured
+``--with-thread-sanitizer``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ftbook import ProvisionError
+from ftbook.cache import cache_dir, exclusive, format_seconds
+
+Log = Callable[[str], None]
+
+COMPLETE_MARKER = ".ftbook-complete.json"
+DOWNLOAD_TIMEOUT = 60  # seconds per attempt; a dead mirror must not hang a build
+BUILD_STEP_TIMEOUT = 60 * 60  # a TSAN build takes ~10 min on 2 cores
+HEARTBEAT = 60  # seconds between "still building" lines
+
+
+@dataclasses.dataclass(frozen=True)
+class InterpreterSpec:
+    key: str  # what the rest of the project calls it: "3.14t"
+    description: str
+    version: str  # the release we build from source when nothing else is found
+    sha256: str  # of Python-<version>.tar.xz
+    configure_args: tuple[str, ...]
+    env_var: str
+    path_names: tuple[str, ...] = ()
+    uv_request: str | None = None
+    tsan: bool = False
+    expected_build_minutes: int = 3
+
+    @property
+    def series(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+    @property
+    def install_name(self) -> str:
+        """Folder name in the cache; changes whenever what we build changes."""
+        flavour = "freethreaded-tsan" if self.tsan else "freethreaded"
+        return f"cpython-{self.version}-{flavour}"
+
+    def source_urls(self, apt_bases: Sequence[str]) -> list[str]:
+        """python.org first, then the Debian "orig" tarball on each apt archive."""
+        upstream = f"https://www.python.org/ftp/python/{self.version}/Python-{self.version}.tar.xz"
+        debian_path = f"pool/main/p/python{self.series}/python{self.series}_{self.version}.orig.tar.xz"
+        return [upstream, *(f"{base.rstrip('/')}/{debian_path}" for base in apt_bases)]
+
+
+INTERPRETERS: dict[str, InterpreterSpec] = {
+    spec.key: spec
+    for spec in (
+        InterpreterSpec(
+            key="3.14t",
+            description="free-threaded CPython 3.14 (the book's kernel and examples)",
+            version="3.14.7",
+            sha256="3b48dac8fb59f62eaa67ac83c1eb12bda1b7a08406dd286e252c11a66be27f81",
+            configure_args=("--disable-gil",),
+            env_var="FTBOOK_PYTHON_314T",
+            path_names=("python3.14t",),
+            uv_request="cpython-3.14+freethreaded",
+            expected_build_minutes=3,
+        ),
+        InterpreterSpec(
+            key="3.13t",
+            description="free-threaded CPython 3.13 (NumPy 2.2.2, which has the bug, has wheels only for it)",
+            version="3.13.5",
+            sha256="93e583f243454e6e9e4588ca2c2662206ad961659863277afcdb96801647d640",
+            configure_args=("--disable-gil",),
+            env_var="FTBOOK_PYTHON_313T",
+            path_names=("python3.13t",),
+            uv_request="cpython-3.13+freethreaded",
+            expected_build_minutes=3,
+        ),
+        InterpreterSpec(
+            key="3.14t-tsan",
+            description="free-threaded CPython 3.14 built with ThreadSanitizer",
+            version="3.14.7",
+            sha256="3b48dac8fb59f62eaa67ac83c1eb12bda1b7a08406dd286e252c11a66be27f81",
+            configure_args=("--disable-gil", "--with-thread-sanitizer"),
+            env_var="FTBOOK_PYTHON_314T_TSAN",
+            tsan=True,
+            expected_build_minutes=10,
+        ),
+    )
+}
+
+
+def get_spec(key: str) -> InterpreterSpec:
+    try:
+        return INTERPRETERS[key]
+    except KeyError:
+        known = ", ".join(INTERPRETERS)
+        raise ProvisionError(f"unknown interpreter {key!r}; known: {known}") from None
+
+
+# --------------------------------------------------------------------------
+# Checking a candidate
+
+_PROBE = r"""
+import json, sys, sysconfig
+print(json.dumps({
+    "executable": sys.executable,
+    "version": list(sys.version_info[:3]),
+    "gil_disabled_build": sysconfig.get_config_var("Py_GIL_DISABLED") == 1,
+    "tsan": "--with-thread-sanitizer" in (sysconfig.get_config_var("CONFIG_ARGS") or ""),
+}))
+"""
+
+
+def probe(python: str | os.PathLike[str]) -> dict:
+    """Ask *python* what it is. Raises ``ProvisionError`` if it cannot answer."""
+    try:
+        done = subprocess.run(
+            [os.fspath(python), "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ProvisionError(f"{python} could not be run: {error}") from None
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise ProvisionError(f"{python} exited with status {done.returncode}: {tail}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def mismatch(spec: InterpreterSpec, python: str | os.PathLike[str]) -> str | None:
+    """Why *python* will not do for *spec*, or ``None`` if it will."""
+    try:
+        info = probe(python)
+    except ProvisionError as error:
+        return str(error)
+    series = ".".join(map(str, info["version"][:2]))
+    if series != spec.series:
+        return f"it is Python {series}, not {spec.series}"
+    if not info["gil_disabled_build"]:
+        return "it is not a free-threaded build (Py_GIL_DISABLED is not 1)"
+    if spec.tsan and not info["tsan"]:
+        return "it was not configured --with-thread-sanitizer"
+    return None
+
+
+# --------------------------------------------------------------------------
+# Resolution
+
+
+def find_or_build(key: str, *, log: Log = print, sources: Sequence[str] | None = None) -> Path:
+    """Return a checked interpreter for *key*, building it if nothing else is found.
+
+    *sources* replaces the download URLs (tests use ``file://`` URLs).
+    """
+    spec = get_spec(key)
+    tried: list[str] = []
+
+    explicit = os.environ.get(spec.env_var)
+    if explicit:
+        python = shutil.which(explicit) or explicit
+        problem = mismatch(spec, python)
+        if problem:
+            raise ProvisionError(
+                f"${spec.env_var} is set to {explicit!r}, but {problem}.\n"
+                f"Point it at a {spec.description}, or unset it to let the project find or build one."
+            )
+        return Path(python)
+    tried.append(f"${spec.env_var}: not set")
+
+    for name in spec.path_names:
+        found = shutil.which(name)
+        if not found:
+            tried.append(f"PATH: no {name}")
+            continue
+        problem = mismatch(spec, found)
+        if problem is None:
+            return Path(found)
+        tried.append(f"PATH: {found}: {problem}")
+
+    found_by_uv = _from_uv(spec, tried, log)
+    if found_by_uv:
+        return found_by_uv
+
+    return _cached_or_built(spec, tried, log, sources)
+
+
+def _from_uv(spec: InterpreterSpec, tried: list[str], log: Log) -> Path | None:
+    if spec.uv_request is None:
+        return None
+    uv = shutil.which("uv")
+    if not uv:
+        tried.append("uv: not installed")
+        return None
+    for step in (["python", "find", spec.uv_request], ["python", "install", spec.uv_request]):
+        if step[1] == "install":
+            log(f"==> asking uv to install {spec.uv_request} (needs its download host)")
+        try:
+            done = subprocess.run([uv, *step], capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            tried.append(f"uv {' '.join(step)}: {error}")
+            continue
+        if step[1] == "install" and done.returncode == 0:
+            done = subprocess.run(
+                [uv, "python", "find", spec.uv_request], capture_output=True, text=True, timeout=60
+            )
+        candidate = done.stdout.strip()
+        if done.returncode == 0 and candidate:
+            problem = mismatch(spec, candidate)
+            if problem is None:
+                return Path(candidate)
+            tried.append(f"uv: {candidate}: {problem}")
+        else:
+            reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
+            tried.append(f"uv {' '.join(step)}: {reason}")
+    return None
+
+
+def installed_python(spec: InterpreterSpec) -> Path:
+    """Where our own build of *spec* lives (whether or not it exists yet)."""
+    return cache_dir("pythons") / spec.install_name / "bin" / f"python{spec.series}t"
+
+
+def _cached_or_built(
+    spec: InterpreterSpec, tried: list[str], log: Log, sources: Sequence[str] | None
+) -> Path:
+    python = installed_python(spec)
+    prefix = python.parent.parent
+    with exclusive(spec.install_name, log):
+        if (prefix / COMPLETE_MARKER).exists():
+            problem = mismatch(spec, python)
+            if problem is None:
+                return python
+            log(f"==> the cached build in {prefix} is broken ({problem}); rebuilding it")
+        if prefix.exists():  # a build that died half-way, or a broken one
+            shutil.rmtree(prefix)
+        why = "; ".join(tried)
+        build(spec, prefix, log=log, why=why, sources=sources)
+    return python
+
+
+# --------------------------------------------------------------------------
+# Building from source
+
+
+def apt_archive_bases(etc_apt: Path = Path("/etc/apt")) -> list[str]:
+    """The archive base URLs apt is configured with, in the order apt lists them.
+
+    Reads both the one-line ``.list`` format and the deb822 ``.sources``
+    format. Files apt itself ignores (other suffixes) and stanzas with
+    ``Enabled: no`` are skipped.
+    """
+    files = [etc_apt / "sources.list"]
+    parts = etc_apt / "sources.list.d"
+    if parts.is_dir():
+        files += sorted(p for p in parts.iterdir() if p.suffix in (".list", ".sources"))
+    bases: list[str] = []
+    for path in files:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        if path.suffix == ".sources":
+            found = _deb822_uris(text)
+        else:
+            found = _one_line_uris(text)
+        bases += [uri for uri in found if uri not in bases]
+    return bases
+
+
+def _one_line_uris(text: str) -> list[str]:
+    uris = []
+    for line in text.splitlines():
+        line = re.sub(r"\[[^]]*\]", " ", line.split("#", 1)[0]).split()
+        if len(line) >= 2 and line[0] in ("deb", "deb-src") and "://" in line[1]:
+            uris.append(line[1])
+    return uris
+
+
+def _deb822_uris(text: str) -> list[str]:
+    uris = []
+    for stanza in re.split(r"\n\s*\n", text):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            if line.startswith("#") or ":" not in line or line[:1].isspace():
+                continue
+            name, value = line.split(":", 1)
+            fields[name.strip().lower()] = value.strip()
+        if fields.get("enabled", "yes").lower() == "no":
+            continue
+        uris += [uri for uri in fields.get("uris", "").split() if "://" in uri]
+    return uris
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_source(spec: InterpreterSpec, *, log: Log, sources: Sequence[str] | None = None) -> Path:
+    """The verified source tarball for *spec*, downloaded if not already cached."""
+    target = cache_dir("downloads") / f"Python-{spec.version}.tar.xz"
+    if target.exists():
+        actual = sha256_of(target)
+        if actual == spec.sha256:
+            return target
+        log(
+            f"==> {target} is corrupt (sha256 {actual[:16]}..., pinned {spec.sha256[:16]}...): "
+            "deleting it and downloading again"
+        )
+        target.unlink()
+
+    urls = list(sources) if sources is not None else spec.source_urls(apt_archive_bases())
+    attempts: list[str] = []
+    for url in urls:
+        partial = target.with_name(target.name + ".part")
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, open(partial, "wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+        except (OSError, urllib.error.URLError, ValueError) as error:
+            partial.unlink(missing_ok=True)
+            reason = getattr(error, "reason", error)
+            log(f"    could not fetch {url}: {reason}")
+            attempts.append(f"  {url}\n      {reason}")
+            continue
+        actual = sha256_of(partial)
+        if actual != spec.sha256:
+            partial.unlink()
+            log(f"    rejected {url}: its sha256 does not match the pinned one")
+            attempts.append(f"  {url}\n      sha256 {actual} does not match the pinned {spec.sha256}")
+            continue
+        size_mb = partial.stat().st_size / 1e6
+        partial.rename(target)
+        log(f"==> downloaded {url} ({size_mb:.1f} MB in {format_seconds(time.monotonic() - started)}, sha256 verified)")
+        return target
+
+    raise ProvisionError(
+        f"could not obtain the source of CPython {spec.version} (for {spec.description}).\n"
+        "Tried:\n" + "\n".join(attempts or ["  (no source URLs: apt has no archive configured)"]) + "\n"
+        f"Either make one of those reachable, or set ${spec.env_var} to an interpreter you already have."
+    )
+
+
+def build(
+    spec: InterpreterSpec, prefix: Path, *, log: Log, why: str, sources: Sequence[str] | None = None
+) -> None:
+    """Build *spec* from source and install it at *prefix*, all or nothing.
+
+    ``make install`` goes into a staging folder (``DESTDIR``) first; only a
+    finished, checked installation is renamed into place, so an interrupted
+    or failed build never leaves a half-installed interpreter behind.
+    """
+    tarball = fetch_source(spec, log=log, sources=sources)
+    jobs = os.cpu_count() or 1
+    log(
+        f"==> building CPython {spec.version} ({' '.join(spec.configure_args)}) into {prefix}\n"
+        f"    why: {why}\n"
+        f"    expect about {spec.expected_build_minutes} min on 2 cores; this happens once per machine"
+    )
+    started = time.monotonic()
+    logs = cache_dir("logs")
+    build_log = logs / f"{spec.install_name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    with tempfile.TemporaryDirectory(prefix=f"{spec.install_name}-", dir=cache_dir("tmp")) as work:
+        work_dir = Path(work)
+        with tarfile.open(tarball) as archive:
+            archive.extractall(work_dir, filter="data")
+        source = next(p for p in work_dir.iterdir() if p.is_dir())
+        stage = work_dir / "stage"
+        steps = [
+            ("configure", ["./configure", f"--prefix={prefix}", *spec.configure_args]),
+            ("make", ["make", f"-j{jobs}"]),
+            ("make install", ["make", "install", f"DESTDIR={stage}"]),
+        ]
+        with open(build_log, "w") as out:
+            for name, command in steps:
+                _run_build_step(name, command, source, out, build_log, spec, log)
+        staged = stage / prefix.relative_to(prefix.anchor)
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        staged.rename(prefix)
+    python = prefix / "bin" / f"python{spec.series}t"
+    problem = mismatch(spec, python)
+    if problem:
+        shutil.rmtree(prefix, ignore_errors=True)
+        raise ProvisionError(f"the new build of CPython {spec.version} is unusable: {problem} (log: {build_log})")
+    seconds = time.monotonic() - started
+    (prefix / COMPLETE_MARKER).write_text(
+        json.dumps(
+            {"version": spec.version, "sha256": spec.sha256, "configure": spec.configure_args, "seconds": seconds},
+            indent=1,
+        )
+    )
+    log(f"==> built CPython {spec.version} ({spec.key}) in {format_seconds(seconds)}: {python}")
+
+
+def _run_build_step(
+    name: str, command: list[str], cwd: Path, out, build_log: Path, spec: InterpreterSpec, log: Log
+) -> None:
+    started = time.monotonic()
+    out.write(f"\n$ {' '.join(command)}\n")
+    out.flush()
+    process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    while True:
+        try:
+            status = process.wait(timeout=HEARTBEAT)
+            break
+        except subprocess.TimeoutExpired:
+            elapsed = time.monotonic() - started
+            if elapsed > BUILD_STEP_TIMEOUT:
+                process.kill()
+                process.wait()
+                status = "timed out"
+                break
+            log(f"    {name}: still running ({format_seconds(elapsed)})")
+    if status != 0:
+        out.flush()
+        tail = "\n".join("    " + line for line in build_log.read_text(errors="replace").splitlines()[-15:])
+        raise ProvisionError(
+            f"building CPython {spec.version}: `{' '.join(command)}` failed ({status}).\n"
+            f"Last lines of {build_log}:\n{tail}\n"
+            f"Nothing was installed. Fix the cause and run again, or set ${spec.env_var} to an interpreter you already have."
+        )
+    log(f"    {name}: done in {format_seconds(time.monotonic() - started)}")
