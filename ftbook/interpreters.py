@@ -284,7 +284,9 @@ def apt_archive_bases(etc_apt: Path = Path("/etc/apt")) -> list[str]:
             found = _deb822_uris(text)
         else:
             found = _one_line_uris(text)
-        bases += [uri for uri in found if uri not in bases]
+        for uri in found:
+            if uri not in bases:
+                bases.append(uri)
     return bases
 
 
