@@ -45,7 +45,8 @@ nb_execution_in_temp = False  # cells run in the chapter's folder
 # --- HTML -------------------------------------------------------------------
 html_theme = "sphinx_book_theme"
 html_title = "Metadata thread safety under free-threaded Python"
-html_static_path = ["_static"]
+html_static_path = ["_static"]  # tracked in git: a missing folder is a warning, and warnings fail the build
+html_css_files = ["ftbook.css"]
 html_last_updated_fmt = "%Y-%m-%d"
 html_theme_options = {
     "repository_url": repository_url,

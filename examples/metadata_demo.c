@@ -134,12 +134,17 @@ new_result_in_window(repeat_call *rc, npy_intp *dims)
 }
 
 /*
- * Fill `result` (C-contiguous, length rc->total along rc->axis) with each of
- * the rc->n items of aop along the axis copied rc->repeats times, chunk by
- * chunk, like repeat does. The outer count and the chunk size are taken from
- * `result`, the array we allocated, so the writes always stay inside it; the
- * reads from aop trust rc->n, which is exactly what goes wrong when n was
- * read while another thread had the temporary length in place.
+ * Fill `result` with each of the rc->n items of aop along the axis copied
+ * rc->repeats times, chunk by chunk, like repeat does (both arrays are
+ * C-contiguous; outer count and chunk size come from the dims that are never
+ * written, the ones before and after the axis).
+ *
+ * Like repeat, the loop trusts rc->n and rc->repeats rather than the arrays'
+ * current lengths along the axis. That is safe for copy-modify. For
+ * mutate-restore under a race it is exactly how the damage is done: n may be
+ * another thread's temporary total (reads past the end of aop), or the
+ * result may have been allocated while another thread had already restored
+ * the shared length (writes past the end of result: heap corruption).
  */
 static void
 fill_repeated(const repeat_call *rc, PyArrayObject *result)
