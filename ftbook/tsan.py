@@ -1,0 +1,149 @@
+"""Run the demo extension under ThreadSanitizer and read what TSAN says.
+
+The book's ``tsan`` environment is a ``--disable-gil --with-thread-sanitizer``
+CPython; ``examples/demo_patterns.py --sanitize thread`` builds the demo
+extension with ``-fsanitize=thread`` for it. A TSAN report is long (every
+frame down to ``main``); chapters show the frames that matter, so this module
+parses reports into :class:`Report` objects and trims them.
+
+    run = run_demo("mutate-restore")
+    run.reports[0].excerpt()      # the race, trimmed
+    run.races_in("repeat_mutate_restore")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from pathlib import PurePath
+
+from ftbook.envs import book_env_python
+from ftbook.run import Outcome, run_example
+
+# halt_on_error: stop at the first report (the race corrupts memory next, and
+# a SEGV after the report only adds noise); exitcode: a value no crash or
+# ordinary exit uses, so "TSAN reported" is unmistakable.
+TSAN_EXIT = 66
+DEFAULT_OPTIONS = {"halt_on_error": "1", "exitcode": str(TSAN_EXIT)}
+
+_START = re.compile(r"^WARNING: ThreadSanitizer: (?P<kind>.+?)(?: \(pid=\d+\))?$")
+_FRAME = re.compile(r"^\s+#(?P<n>\d+) (?P<function>\S+) (?P<location>.+?)(?: \((?P<module>[^()]*)\))?$")
+_SECTION = re.compile(r"^  (?P<header>\S.*):$")
+
+
+@dataclasses.dataclass
+class Frame:
+    function: str
+    location: str  # "file.c:189" (folders dropped), or "<null>"
+    module: str  # "metadata_demo...so+0x1a2b" -> "metadata_demo...so"
+
+
+@dataclasses.dataclass
+class Access:
+    """One section of a report: ``Write of size 8 ... by thread T2`` and its stack."""
+
+    header: str
+    frames: list[Frame]
+
+    @property
+    def short_header(self) -> str:
+        """The header without the address, which changes from run to run."""
+        return re.sub(r" at 0x[0-9a-f]+", "", self.header)
+
+
+@dataclasses.dataclass
+class Report:
+    kind: str  # "data race", "heap-use-after-free", ...
+    sections: list[Access]
+    summary: str
+
+    @property
+    def accesses(self) -> list[Access]:
+        """The racing accesses (the first two sections of a data race)."""
+        return [s for s in self.sections if re.match(r"(Previous )?(atomic )?(read|write)", s.header, re.I)]
+
+    def functions(self) -> set[str]:
+        return {frame.function for access in self.accesses for frame in access.frames}
+
+    def excerpt(self, max_frames: int = 4) -> str:
+        """The kind, each access with its top frames, and the summary line."""
+        lines = [f"WARNING: ThreadSanitizer: {self.kind}"]
+        for access in self.accesses:
+            lines.append(f"  {access.short_header}:")
+            for n, frame in enumerate(access.frames[:max_frames]):
+                lines.append(f"    #{n} {frame.function} {frame.location}")
+            if len(access.frames) > max_frames:
+                lines.append(f"    ... {len(access.frames) - max_frames} more frames")
+        lines.append(self.summary)
+        return "\n".join(lines)
+
+
+def parse_reports(text: str) -> list[Report]:
+    """Every ``WARNING: ThreadSanitizer`` report in *text* (a process's stderr)."""
+    reports: list[Report] = []
+    current: Report | None = None
+    for line in text.splitlines():
+        if match := _START.match(line):
+            current = Report(match["kind"], [], "")
+            reports.append(current)
+        elif current is None:
+            continue
+        elif line.startswith("SUMMARY: ThreadSanitizer:"):
+            current.summary = _drop_folders(line)
+            current = None
+        elif match := _SECTION.match(line):
+            current.sections.append(Access(match["header"], []))
+        elif (match := _FRAME.match(line)) and current.sections:
+            module = (match["module"] or "").split("+0x")[0]
+            current.sections[-1].frames.append(
+                Frame(match["function"], _drop_folders(match["location"]), PurePath(module).name)
+            )
+    return reports
+
+
+def _drop_folders(text: str) -> str:
+    # /root/.cache/.../metadata_demo.c:189 -> metadata_demo.c:189: the build
+    # machine's paths are noise for a reader.
+    return re.sub(r"(?:/[^\s/:]+)+/([^\s/:]+:\d+)", r"\1", text)
+
+
+@dataclasses.dataclass
+class TsanRun:
+    outcome: Outcome
+    reports: list[Report]
+
+    @property
+    def reported(self) -> bool:
+        return bool(self.reports) or self.outcome.returncode == TSAN_EXIT
+
+    def races_in(self, function: str) -> list[Report]:
+        return [r for r in self.reports if r.kind == "data race" and function in r.functions()]
+
+
+def tsan_options(**extra: str) -> str:
+    """A ``TSAN_OPTIONS`` value: the book's defaults, then *extra* (which win)."""
+    return " ".join(f"{key}={value}" for key, value in {**DEFAULT_OPTIONS, **extra}.items())
+
+
+def run_demo(
+    pattern: str,
+    *args: str,
+    threads: int = 2,
+    iterations: int = 20000,
+    timeout: float = 240,
+    options: Mapping[str, str] | None = None,
+) -> TsanRun:
+    """Stress one demo pattern on the TSAN interpreter and parse its reports.
+
+    The extension is compiled with ``-fsanitize=thread`` on first use (the
+    docs session does it beforehand, so chapters do not pay for it).
+    """
+    outcome = run_example(
+        "demo_patterns.py", "--pattern", pattern, "--mode", "stress", "--sanitize", "thread",
+        "--threads", str(threads), "--iterations", str(iterations), "--json", *args,
+        python=book_env_python("tsan"),
+        env={"TSAN_OPTIONS": tsan_options(**(options or {}))},
+        timeout=timeout,
+    )
+    return TsanRun(outcome, parse_reports(outcome.stderr))

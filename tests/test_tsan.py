@@ -1,0 +1,63 @@
+"""Parsing ThreadSanitizer reports (the chapters' excerpts depend on it)."""
+
+from ftbook.tsan import parse_reports, tsan_options
+
+# The layout gcc's libtsan prints (addresses, pids and paths made up).
+REPORT = """\
+python: some unrelated line before the report
+==================
+WARNING: ThreadSanitizer: data race (pid=4242)
+  Write of size 8 at 0x7b0800001238 by thread T2:
+    #0 repeat_mutate_restore /root/.cache/x/metadata_demo.c:189 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1f3a)
+    #1 cfunction_call Objects/methodobject.c:551 (python3.14t+0x2aa1b1)
+    #2 _PyObject_MakeTpCall Objects/call.c:242 (python3.14t+0x1d2c3e)
+    #3 <null> <null> (python3.14t+0x99)
+    #4 _PyEval_EvalFrameDefault Python/generated_cases.c.h:1620 (python3.14t+0x12345)
+
+  Previous read of size 8 at 0x7b0800001238 by thread T1:
+    #0 prepare_repeat /root/.cache/x/metadata_demo.c:97 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1b20)
+    #1 repeat_mutate_restore /root/.cache/x/metadata_demo.c:185 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1f00)
+
+  Location is heap block of size 16 at 0x7b0800001230 allocated by main thread:
+    #0 malloc ../../../../src/libsanitizer/tsan/tsan_interceptors_posix.cpp:647 (libtsan.so.2+0x3f4a1)
+
+  Thread T2 (tid=4245, running) created by main thread at:
+    #0 pthread_create ../../../../src/libsanitizer/tsan/tsan_interceptors_posix.cpp:969 (libtsan.so.2+0x5ad5b)
+
+SUMMARY: ThreadSanitizer: data race /root/.cache/x/metadata_demo.c:189 in repeat_mutate_restore
+==================
+ThreadSanitizer: reported 1 warnings
+"""
+
+
+def test_a_report_is_parsed_into_accesses_and_frames():
+    (report,) = parse_reports(REPORT)
+    assert report.kind == "data race"
+    write, read = report.accesses  # location and thread sections are not accesses
+    assert write.short_header == "Write of size 8 by thread T2"
+    assert read.short_header == "Previous read of size 8 by thread T1"
+    assert write.frames[0].function == "repeat_mutate_restore"
+    assert write.frames[0].location == "metadata_demo.c:189"  # build paths dropped
+    assert write.frames[0].module == "metadata_demo.cpython-314t-x86_64-linux-gnu.so"
+    assert write.frames[3].function == "<null>"
+    assert report.summary == "SUMMARY: ThreadSanitizer: data race metadata_demo.c:189 in repeat_mutate_restore"
+    assert {"repeat_mutate_restore", "prepare_repeat"} <= report.functions()
+    assert "malloc" not in report.functions()
+
+
+def test_the_excerpt_keeps_the_top_frames_and_no_addresses():
+    (report,) = parse_reports(REPORT)
+    excerpt = report.excerpt(max_frames=2)
+    assert "#0 repeat_mutate_restore metadata_demo.c:189" in excerpt
+    assert "#1 cfunction_call" in excerpt and "_PyObject_MakeTpCall" not in excerpt
+    assert "... 3 more frames" in excerpt
+    assert "0x" not in excerpt and "/root" not in excerpt
+
+
+def test_clean_output_has_no_reports():
+    assert parse_reports("ok\nThreadSanitizer: nothing to see\n") == []
+
+
+def test_options_override_the_defaults():
+    assert tsan_options() == "halt_on_error=1 exitcode=66"
+    assert tsan_options(halt_on_error="0", suppressions="s.txt") == "halt_on_error=0 exitcode=66 suppressions=s.txt"
