@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from ftbook import ProvisionError  # noqa: E402
-from ftbook.envs import BOOK_ENVS, ensure_venv, prepare_book_env  # noqa: E402
+from ftbook.envs import BOOK_ENVS, book_env_python, ensure_venv, prepare_book_env  # noqa: E402
 from ftbook.gil import check_python  # noqa: E402
 from ftbook.interpreters import find_or_build  # noqa: E402
 
@@ -68,13 +68,22 @@ def free_threaded_env(session: nox.Session, group: str) -> Path:
     return python
 
 
-def prepare_book_envs(session: nox.Session) -> None:
-    """Everything the chapters run besides the kernel (older NumPy on 3.13t, TSAN)."""
+def prepare_chapters(session: nox.Session, kernel: Path) -> None:
+    """Everything the chapters run besides the kernel, made before they run.
+
+    The book environments (older NumPy on 3.13t, the TSAN interpreter), and
+    the demo extension compiled for the kernel and, with -fsanitize=thread,
+    for the TSAN interpreter. Each step is a no-op when already done.
+    """
     for name in BOOK_ENVS:
         try:
             prepare_book_env(name, log=session.log)
         except ProvisionError as error:
             session.error(str(error))
+    demo = ROOT / "examples" / "demo_patterns.py"
+    session.run(str(kernel), str(demo), "--build-only", external=True, silent=True)
+    session.run(str(book_env_python("tsan")), str(demo), "--build-only", "--sanitize", "thread",
+                external=True, silent=True)
 
 
 def sphinx(session: nox.Session, python: Path, builder: str, *extra: str) -> None:
@@ -91,7 +100,7 @@ def sphinx(session: nox.Session, python: Path, builder: str, *extra: str) -> Non
 def docs(session: nox.Session) -> None:
     """Build the HTML book into docs/_build/html, executing changed chapters."""
     python = free_threaded_env(session, "docs")
-    prepare_book_envs(session)
+    prepare_chapters(session, python)
     sphinx(session, python, "html")
     session.log(f"open {BUILD / 'html' / 'index.html'}")
 
@@ -100,7 +109,7 @@ def docs(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """Serve the book on localhost and rebuild it when a file changes."""
     python = free_threaded_env(session, "serve")
-    prepare_book_envs(session)
+    prepare_chapters(session, python)
     session.run(
         str(python), "-m", "sphinx_autobuild", str(DOCS), str(BUILD / "html"),
         "-d", str(BUILD / "doctrees"), "--watch", str(ROOT / "examples"), "--watch", str(ROOT / "ftbook"),
@@ -113,7 +122,7 @@ def serve(session: nox.Session) -> None:
 def linkcheck(session: nox.Session) -> None:
     """Check every external link in the book (needs the network)."""
     python = free_threaded_env(session, "docs")
-    prepare_book_envs(session)
+    prepare_chapters(session, python)
     sphinx(session, python, "linkcheck")
 
 
@@ -128,5 +137,5 @@ def examples(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The pytest suite (provisioning, GIL check, examples, end-to-end book build)."""
     python = free_threaded_env(session, "tests")
-    prepare_book_envs(session)
+    prepare_chapters(session, python)
     session.run(str(python), "-m", "pytest", *session.posargs, external=True)

@@ -70,3 +70,60 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def plot_timeline(ax, events: list[dict], *, title: str, window: tuple[str, str] | None = None) -> None:
+    """Draw recorded events as a per-thread timeline on *ax*.
+
+    *events* are dicts with ``t_ns``, ``thread`` and ``event`` (what the
+    examples' ``--json`` summaries record). Events are spaced evenly in the
+    order they happened, each labelled with its measured time: thread start-up
+    takes milliseconds and the window microseconds, so a linear time axis would
+    squash the part that matters into one point. *window*, a pair of
+    substrings, shades the span from the first event containing the first to
+    the first event containing the second: the time the shared state was wrong.
+    """
+    events = sorted(events, key=lambda e: e["t_ns"])
+    threads = list(dict.fromkeys(e["thread"] for e in events))  # lanes in order of appearance
+    lane = {name: len(threads) - 1 - i for i, name in enumerate(threads)}
+    if window is not None:
+        start = next(i for i, e in enumerate(events) if window[0] in e["event"])
+        end = next(i for i, e in enumerate(events) if window[1] in e["event"])
+        ax.axvspan(start, end, color="tab:red", alpha=0.12, label="shared dims hold the wrong length")
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
+    for x, e in enumerate(events):
+        y = lane[e["thread"]]
+        later = [o for o in events[:x] if o["thread"] == e["thread"]]
+        if later:  # a line from this thread's previous event: the thread was busy or waiting
+            ax.plot([events.index(later[-1]), x], [y, y], color="0.7", linewidth=1, zorder=0)
+        ax.plot([x], [y], "o", color="tab:red" if "->" in e["event"] else "tab:blue", markersize=6)
+        ax.annotate(f"{e['event']}\n{e['t_ns'] / 1e6:.3f} ms", (x, y), xytext=(0, -10),
+                    textcoords="offset points", ha="center", va="top", fontsize=7.5)
+    ax.set_yticks(list(lane.values()), list(lane))
+    ax.set_ylim(-1.0, len(threads) - 0.6)
+    ax.set_xlim(-0.7, len(events) - 0.1)
+    ax.set_xticks([])
+    ax.set_title(title, loc="left", fontsize=10)
+    ax.spines[["top", "right", "bottom"]].set_visible(False)
+
+
+def load_demo_extension(*, sanitize: bool = False):
+    """Import the book's demo extension (examples/metadata_demo.c) into this process.
+
+    ``examples/demo_patterns.py --build-only`` compiles it for the running
+    interpreter if needed (the docs session already did) and prints its path.
+    """
+    import importlib.util
+
+    from ftbook.run import run_example
+
+    built = run_example("demo_patterns.py", "--build-only", *(["--sanitize", "thread"] if sanitize else []),
+                        python=sys.executable, timeout=600)
+    if built.returncode != 0:
+        raise RuntimeError(f"building the demo extension failed ({built.describe()}):\n{built.stderr}")
+    path = built.stdout.strip().splitlines()[-1]
+    spec = importlib.util.spec_from_file_location("metadata_demo", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    require_gil_disabled("after importing the demo extension")  # its Py_mod_gil slot must keep it off
+    return module
