@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{first_line}", flush=True)
             if args.show or status != "ok":
                 for output in cell.get("outputs", []):
-                    text = output.get("text") or "\n".join(output.get("traceback", [])) or \
-                        output.get("data", {}).get("text/plain", "")
+                    data = output.get("data", {})
+                    text = (output.get("text") or "\n".join(output.get("traceback", []))
+                            or data.get("text/markdown") or data.get("text/plain", ""))
                     print("    " + str(text).replace("\n", "\n    "))
             if failed:
                 break
