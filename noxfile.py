@@ -27,6 +27,7 @@ from ftbook import ProvisionError  # noqa: E402
 from ftbook.envs import BOOK_ENVS, book_env_python, ensure_venv, prepare_book_env  # noqa: E402
 from ftbook.gil import check_python  # noqa: E402
 from ftbook.interpreters import find_or_build  # noqa: E402
+from ftbook.sources import prepare_sources  # noqa: E402
 
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["tests"]
@@ -71,7 +72,8 @@ def free_threaded_env(session: nox.Session, group: str) -> Path:
 def prepare_chapters(session: nox.Session, kernel: Path) -> None:
     """Everything the chapters run besides the kernel, made before they run.
 
-    The book environments (older NumPy on 3.13t, the TSAN interpreter), and
+    The book environments (older NumPy on 3.13t, the TSAN interpreter), the
+    NumPy source distributions the checker chapter reads, and
     the demo extension compiled for the kernel and, with -fsanitize=thread,
     for the TSAN interpreter. Each step is a no-op when already done.
     """
@@ -80,6 +82,10 @@ def prepare_chapters(session: nox.Session, kernel: Path) -> None:
             prepare_book_env(name, log=session.log)
         except ProvisionError as error:
             session.error(str(error))
+    try:  # the NumPy sdists the finding-races chapter scans: downloaded once, then cached
+        prepare_sources(log=session.log)
+    except ProvisionError as error:
+        session.error(str(error))
     demo = ROOT / "examples" / "demo_patterns.py"
     session.run(str(kernel), str(demo), "--build-only", external=True, silent=True)
     session.run(str(book_env_python("tsan")), str(demo), "--build-only", "--sanitize", "thread",

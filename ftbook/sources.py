@@ -1,0 +1,151 @@
+"""NumPy source distributions from PyPI, for the chapters that read NumPy's C code.
+
+    numpy_sdist("2.2.2")  # -> ~/.cache/ft-metadata-book/sources/numpy-2.2.2
+
+The sdist is found through PyPI's JSON API (``/pypi/numpy/<version>/json``:
+the file's URL and its SHA-256), downloaded into the per-user cache, checked
+against both PyPI's hash and the one pinned below, and unpacked. Nothing is
+committed and nothing is built: ``pip download`` of an sdist would run
+NumPy's build backend just to read its metadata.
+
+``nox -s docs`` calls :func:`prepare_sources` before the chapters run, so a
+chapter calling :func:`numpy_sdist` finds it done and never touches the
+network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from urllib.parse import urljoin
+from pathlib import Path
+
+from ftbook import ProvisionError
+from ftbook.cache import cache_dir, exclusive
+from ftbook.interpreters import Log
+
+PYPI_JSON = "https://pypi.org/pypi/{project}/{version}/json"
+PYPI_PROJECT_JSON = "https://pypi.org/pypi/{project}/json"
+TIMEOUT = 60  # seconds per request
+
+# SHA-256 of numpy-<version>.tar.gz as PyPI lists it. Pinned so that a
+# changed file is an error, not a silently different chapter.
+NUMPY_SDISTS = {
+    "2.2.2": "ed6906f61834d687738d25988ae117683705636936cc605be0bb208b23df4d8f",
+    "2.2.3": "dbdc15f0c81611925f382dfa97b3bd0bc2c1ce19d4fe50482cb0ddc12ba30020",
+}
+COMPLETE = ".ftbook-sdist.json"
+
+
+def sdist_info(project: str, version: str) -> dict:
+    """The sdist of *project* *version* as PyPI's JSON API lists it: url, filename, sha256.
+
+    Asks the release's own page first; a mirror that serves only the
+    project-wide page (``/pypi/<project>/json``, every release's files under
+    ``releases``) is asked that next. Relative URLs, which some mirrors
+    return, are resolved against the page they came from.
+    """
+    pages = [PYPI_JSON.format(project=project, version=version), PYPI_PROJECT_JSON.format(project=project)]
+    problems = []
+    for page in pages:
+        try:
+            with urllib.request.urlopen(page, timeout=TIMEOUT) as response:
+                data = json.load(response)
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            problems.append(f"{page}: {error}")
+            continue
+        files = data.get("urls", []) if page == pages[0] else data.get("releases", {}).get(version, [])
+        for entry in files:
+            if entry.get("packagetype") == "sdist":
+                return {"url": urljoin(page, entry["url"]), "filename": entry["filename"],
+                        "sha256": entry["digests"]["sha256"]}
+        problems.append(f"{page}: no source distribution of {version} listed")
+    raise ProvisionError(f"could not find the {project} {version} sdist on PyPI:\n  " + "\n  ".join(problems))
+
+
+def _download(url: str, target: Path, sha256: str, log: Log) -> None:
+    partial = target.with_name(target.name + f".{os.getpid()}.part")
+    log(f"==> downloading {url}")
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(partial, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except (urllib.error.URLError, OSError) as error:
+        partial.unlink(missing_ok=True)
+        raise ProvisionError(f"could not download {url}: {error}") from None
+    got = file_sha256(partial)
+    if got != sha256:
+        partial.unlink(missing_ok=True)
+        raise ProvisionError(f"{url}: SHA-256 {got}, expected {sha256}; nothing was kept")
+    os.replace(partial, target)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def numpy_sdist(version: str, *, log: Log = print) -> Path:
+    """The unpacked NumPy *version* sdist (its top folder); downloads it once.
+
+    A no-op returning the cached folder when it is already there.
+    """
+    if version not in NUMPY_SDISTS:
+        raise ProvisionError(f"no pinned hash for the NumPy {version} sdist; known: {', '.join(NUMPY_SDISTS)}")
+    target = cache_dir("sources") / f"numpy-{version}"
+    if (target / COMPLETE).is_file():
+        return target
+    with exclusive(f"numpy-sdist-{version}", log):
+        if (target / COMPLETE).is_file():  # another session made it while we waited
+            return target
+        info = sdist_info("numpy", version)
+        pinned = NUMPY_SDISTS[version]
+        if info["sha256"] != pinned:
+            raise ProvisionError(
+                f"PyPI lists SHA-256 {info['sha256']} for {info['filename']}, but {pinned} is pinned in "
+                f"{__name__}; refusing to use it")
+        archive = cache_dir("downloads") / info["filename"]
+        if not archive.is_file() or file_sha256(archive) != pinned:
+            _download(info["url"], archive, pinned, log)
+        staging = Path(tempfile.mkdtemp(prefix=f"numpy-{version}.", dir=target.parent))
+        try:
+            with tarfile.open(archive) as tar:
+                _safe_extract(tar, staging)
+            (top,) = staging.iterdir()  # numpy-2.2.2/
+            (top / COMPLETE).write_text(json.dumps({**info, "verified_sha256": pinned}, indent=1))
+            if target.exists():
+                shutil.rmtree(target)  # an earlier, interrupted unpack
+            os.replace(top, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        log(f"==> NumPy {version} sources in {target}")
+    return target
+
+
+def _safe_extract(tar: tarfile.TarFile, into: Path) -> None:
+    """Unpack refusing absolute paths, ``..``, links and devices (the "data" filter where there is one)."""
+    if hasattr(tarfile, "data_filter"):  # 3.12, and 3.9.17+/3.10.12+/3.11.4+
+        tar.extractall(into, filter="data")
+        return
+    for member in tar.getmembers():
+        if member.name.startswith("/") or ".." in Path(member.name).parts or not (member.isfile() or member.isdir()):
+            raise ProvisionError(f"refusing to unpack {member.name!r} from {tar.name}")
+    tar.extractall(into)
+
+
+def sdist_record(version: str) -> dict:
+    """What was downloaded for *version*: url, filename, sha256 (after :func:`numpy_sdist`)."""
+    return json.loads((numpy_sdist(version, log=lambda _: None) / COMPLETE).read_text())
+
+
+def prepare_sources(*, log: Log = print) -> list[Path]:
+    """Every sdist the chapters read; for ``nox -s docs``."""
+    return [numpy_sdist(version, log=log) for version in NUMPY_SDISTS]
