@@ -173,6 +173,16 @@ def build(build_dir, sanitize):
     return target
 
 
+def load_extension(sanitize=None, build_dir=None):
+    """Build (if needed) and import metadata_demo; raises BuildError with a readable message.
+
+    The other examples that use the extension (critical_sections.py,
+    metadata_bench.py) call this, so this script and metadata_demo.c must
+    travel with them: copy the three files into one folder.
+    """
+    return load(build(build_dir or default_build_dir(sanitize), sanitize), sanitize)
+
+
 def load(path, sanitize):
     spec = importlib.util.spec_from_file_location(MODULE, path)
     module = importlib.util.module_from_spec(spec)

@@ -1,0 +1,183 @@
+"""What protecting shared array metadata costs: five strategies at 1 to N threads.
+
+Every strategy performs the same metadata change, metadata_demo.c's "flip"
+(toggle a 1-d array between every item and every other item), from each of
+T threads, --iterations times per thread:
+
+  copy-modify       flipped_view(shared): a new view; the shared array is only read
+  threading.Lock    with lock: flip_unlocked(shared)
+  PyMutex           flip_mutex(shared): a module-level PyMutex in C
+  critical section  flip_cs(shared): Py_BEGIN_CRITICAL_SECTION(shared) in C
+  thread-local      flip_unlocked(own): each thread flips its own array, no lock
+
+and a workload closer to real code: np.repeat(a, 3, axis=0) on a (100, 10)
+array that each thread owns, or that all threads share.
+
+T runs over 1, 2, 4, ... up to --threads. Each point is the best of --repeat
+runs (the least disturbed by other processes). Run it once as is and once
+with PYTHON_GIL=1 to see what the GIL does to the same code. The numbers
+depend on the machine, above all on its number of cores: this script
+prints os.cpu_count() with them.
+
+Needs demo_patterns.py and metadata_demo.c in the same folder. Exit status:
+0 all runs completed and every shared array ended whole, 1 a locked
+strategy left a torn pair (a bug), 2 bad arguments or build failure, 3 the
+time limit ran out first.
+
+    python metadata_bench.py --threads 8 --iterations 20000 --json
+    PYTHON_GIL=1 python metadata_bench.py --threads 8 --iterations 20000 --json
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+# Found next to this file even under `python -I` (which leaves the script's folder off sys.path).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo_patterns import BuildError, Parser, load_extension, positive_float, positive_int  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+LENGTH = 8
+STRATEGIES = ["copy-modify", "threading.Lock", "PyMutex", "critical section", "thread-local"]
+WORKLOADS = ["np.repeat, own array", "np.repeat, shared array"]
+
+
+def parse_args(argv=None):
+    parser = Parser(description=__doc__.split("\n\n")[0], epilog="Exit 0: all runs completed; 1: a locked "
+                    "strategy left a torn pair; 2: bad arguments or build failure; 3: time limit.")
+    parser.add_argument("--threads", type=positive_int, default=2,
+                        help="largest thread count; runs 1, 2, 4, ... up to it (default 2)")
+    parser.add_argument("--iterations", type=positive_int, default=5000,
+                        help="flips per thread per run; np.repeat runs do a tenth as many (default 5000)")
+    parser.add_argument("--repeat", type=positive_int, default=3, help="runs per point, best kept (default 3)")
+    parser.add_argument("--timeout", type=positive_float, default=120.0,
+                        help="stop starting new runs after this many seconds (default 120)")
+    parser.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
+    return parser.parse_args(argv)
+
+
+def workers(demo, name, shared, iterations):
+    """A function making one thread's share of the work, for the strategy or workload *name*."""
+    lock = threading.Lock()
+    repeat_input = np.arange(1000).reshape(100, 10)
+    calls = range(iterations)
+
+    def copy_modify():
+        view = demo.flipped_view
+        for _ in calls:
+            view(shared)
+
+    def with_lock():
+        flip = demo.flip_unlocked
+        for _ in calls:
+            with lock:
+                flip(shared)
+
+    def pymutex():
+        flip = demo.flip_mutex
+        for _ in calls:
+            flip(shared)
+
+    def critical_section():
+        flip = demo.flip_cs
+        for _ in calls:
+            flip(shared)
+
+    def thread_local():
+        flip, own = demo.flip_unlocked, np.arange(LENGTH)  # made by this thread, seen by no other
+        for _ in calls:
+            flip(own)
+
+    def repeat_own():
+        own = repeat_input.copy()
+        for _ in range(max(1, iterations // 10)):
+            np.repeat(own, 3, axis=0)
+
+    def repeat_shared():
+        for _ in range(max(1, iterations // 10)):
+            np.repeat(repeat_input, 3, axis=0)
+
+    return dict(zip(STRATEGIES + WORKLOADS, [copy_modify, with_lock, pymutex, critical_section,
+                                              thread_local, repeat_own, repeat_shared]))[name]
+
+
+def one_run(function, threads):
+    """Wall time from the moment all threads are released until the last one finishes."""
+    start = threading.Barrier(threads + 1)
+    pool = [threading.Thread(target=lambda: (start.wait(), function())) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in pool:
+        thread.join()
+    return time.perf_counter() - began
+
+
+def measure(demo, names, counts, iterations, repeat, deadline):
+    rows, torn = [], []
+    for name in names:
+        shared = np.arange(LENGTH)
+        ops = iterations if name in STRATEGIES else max(1, iterations // 10)
+        for threads in counts:
+            if time.monotonic() > deadline:
+                return rows, torn, True
+            function = workers(demo, name, shared, iterations)
+            best = min(one_run(function, threads) for _ in range(repeat))
+            rows.append({"name": name, "threads": threads, "seconds": round(best, 6),
+                         "ns_per_op": round(best / ops * 1e9, 1),  # as seen by one thread
+                         "ops_per_second": round(threads * ops / best)})
+        dim, stride = demo.read_unlocked(shared)
+        if dim * stride != LENGTH * 8:  # every strategy must leave the shared pair whole
+            torn.append(name)
+    return rows, torn, False
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        demo = load_extension()
+    except BuildError as exc:
+        print(f"{Path(sys.argv[0]).name}: error: {exc}", file=sys.stderr)
+        return 2
+    counts = [1]
+    while counts[-1] * 2 <= args.threads:
+        counts.append(counts[-1] * 2)
+    started = time.monotonic()
+    rows, torn, timed_out = measure(demo, STRATEGIES + WORKLOADS, counts, args.iterations, args.repeat,
+                                    started + args.timeout)
+    summary = {
+        "example": "metadata_bench",
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        # checked after loading the extension: its Py_mod_gil slot must keep the GIL off
+        "gil_enabled": sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True,
+        "cpu_count": os.cpu_count(),
+        "thread_counts": counts,
+        "iterations": args.iterations,
+        "repeat": args.repeat,
+        "results": rows,
+        "torn": torn,
+        "race_observed": bool(torn),
+        "timed_out": timed_out,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print(f"{os.cpu_count()} CPUs, GIL {'on' if summary['gil_enabled'] else 'off'}; "
+              f"ns per operation (per thread) and total operations per second:")
+        for row in rows:
+            print(f"  {row['name']:<24} {row['threads']:>2} threads {row['ns_per_op']:>10.1f} ns "
+                  f"{row['ops_per_second']:>12,} /s")
+    if torn:
+        return 1
+    return 3 if timed_out else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
