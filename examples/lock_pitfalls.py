@@ -8,7 +8,9 @@ array's dims and strides). Each pitfall has a broken and a fixed variant:
                   new data with the old size, a state that never existed.
                   Fix: the reader takes the same lock.
   check-then-act  two threads read size, then both write item number size:
-                  one item is lost. Fix: check and act under one lock.
+                  one item is lost. Fix: check and act under one lock; or
+                  (--variant confined) give each thread a buffer of its own
+                  and merge them once the threads are done.
   callback        the lock is held while calling user code, which calls back into
                   the buffer and waits for the lock its own thread holds: deadlock.
                   Fix: call user code outside the lock, publish under it.
@@ -67,8 +69,9 @@ def parse_args(argv=None):
                     "2: bad arguments; 3: time limit.")
     parser.add_argument("--pitfall", choices=["writer-only", "check-then-act", "callback"],
                         default="writer-only", help="which pitfall (default writer-only)")
-    parser.add_argument("--variant", choices=["broken", "fixed"], default="fixed",
-                        help="the pitfall or its fix (default fixed)")
+    parser.add_argument("--variant", choices=["broken", "fixed", "confined"], default="fixed",
+                        help="the pitfall, its fix with the lock, or (check-then-act only) thread "
+                        "confinement instead of a lock (default fixed)")
     parser.add_argument("--mode", choices=["forced", "stress"], default="forced",
                         help="one deterministic interleaving, or threads in a loop (default forced)")
     parser.add_argument("--threads", type=positive_int, default=2, help="stress: threads (default 2)")
@@ -80,6 +83,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.mode == "stress" and args.pitfall == "callback":
         parser.error("argument --mode: the callback pitfall deadlocks every time; use --mode forced")
+    if args.variant == "confined" and args.pitfall != "check-then-act":
+        parser.error("argument --variant: confined applies to check-then-act only")
     if args.mode == "stress" and args.threads < 2:
         parser.error(f"argument --threads: stress mode needs at least 2 threads, not {args.threads}")
     return args
@@ -140,6 +145,21 @@ class Buffer:
                     return
 
 
+def appenders_for(variant, shared):
+    """(this thread's append, all items): the shared buffer's, or one buffer per thread."""
+    if variant != "confined":
+        append = shared.append_locked if variant == "fixed" else shared.append_unlocked
+        return (lambda: append), (lambda: shared.snapshot().tolist())
+    mine, buffers = threading.local(), []
+
+    def own_append():
+        if not hasattr(mine, "buffer"):
+            mine.buffer = Buffer([], locked_reads=False)  # no lock: no other thread ever sees it
+            buffers.append(mine.buffer)  # list.append is atomic; read only after the threads end
+        return mine.buffer.append_unlocked
+    return own_append, lambda: sorted(v for b in buffers for v in b.snapshot().tolist())
+
+
 def run_threads(timeout, *functions):
     pool = [threading.Thread(target=f, daemon=True) for f in functions]
     for thread in pool:
@@ -186,19 +206,21 @@ def forced(pitfall, variant, timeout):
                 "problem": seen.get("snapshot") not in states}
     if pitfall == "check-then-act":
         buf = Buffer([], locked_reads=True)
-        append = buf.append_locked if variant == "fixed" else buf.append_unlocked
+        appenders, all_items = appenders_for(variant, buf)
         first_checked = threading.Event()
+        if variant == "confined":  # nobody else can touch my buffer: the window is harmless
+            pause = hold_window("broken", arrived, acted, timeout)
 
         def first():
-            append(1, pause=lambda: (first_checked.set(), pause()))
+            appenders()(1, pause=lambda: (first_checked.set(), pause()))
 
         def second():
             first_checked.wait(timeout)
             arrived.set()
-            append(2)
+            appenders()(2)
             acted.set()
         finished = run_threads(timeout, first, second)
-        items = buf.snapshot().tolist()
+        items = all_items()
         return {"finished": finished, "items": items, "problem": sorted(items) != [1, 2]}
     # callback: the user function reads the buffer it is updating
     buf = Buffer(OLD, locked_reads=True)
@@ -234,9 +256,10 @@ def stress(pitfall, variant, threads, iterations, timeout):
         return {"finished": finished, "operations": sum(done), "torn_reads": sum(torn),
                 "problem": sum(torn) > 0, "timed_out": sum(done) < threads * iterations}
     buf = Buffer([], locked_reads=True)
-    append = buf.append_locked if variant == "fixed" else buf.append_unlocked
+    appenders, all_items = appenders_for(variant, buf)
 
     def appender(i):
+        append = appenders()
         start.wait()
         for _ in range(iterations):
             if time.monotonic() > deadline:
@@ -244,7 +267,7 @@ def stress(pitfall, variant, threads, iterations, timeout):
             append(1)
             done[i] += 1
     finished = run_threads(timeout + 5, *[lambda i=i: appender(i) for i in range(threads)])
-    lost = sum(done) - buf.size
+    lost = sum(done) - len(all_items())
     return {"finished": finished, "operations": sum(done), "lost_items": lost, "problem": lost != 0,
             "timed_out": sum(done) < threads * iterations}
 

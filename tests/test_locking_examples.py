@@ -77,3 +77,10 @@ def test_bench_leaves_every_shared_array_whole():
     outcome, summary = summary_of("metadata_bench.py", "--threads", "2", "--iterations", "2000", "--repeat", "1")
     assert outcome.returncode == 0 and summary["torn"] == []
     assert {row["name"] for row in summary["results"]} >= {"critical section", "PyMutex", "thread-local"}
+
+
+# Check-then-act without a lock: each thread appends to a buffer only it can
+# see, so the held-open window between check and act harms nobody.
+def test_thread_confinement_loses_nothing():
+    outcome, summary = summary_of("lock_pitfalls.py", "--pitfall", "check-then-act", "--variant", "confined")
+    assert outcome.returncode == 0 and summary["items"] == [1, 2]
