@@ -52,7 +52,7 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=positive_int, default=2,
                         help="largest thread count; runs 1, 2, 4, ... up to it (default 2)")
     parser.add_argument("--iterations", type=positive_int, default=5000,
-                        help="flips per thread per run; np.repeat runs do a tenth as many (default 5000)")
+                        help="flips per thread per run; np.repeat runs do a twentieth as many (default 5000)")
     parser.add_argument("--repeat", type=positive_int, default=3, help="runs per point, best kept (default 3)")
     parser.add_argument("--timeout", type=positive_float, default=120.0,
                         help="stop starting new runs after this many seconds (default 120)")
@@ -94,11 +94,11 @@ def workers(demo, name, shared, iterations):
 
     def repeat_own():
         own = repeat_input.copy()
-        for _ in range(max(1, iterations // 10)):
+        for _ in range(max(1, iterations // 20)):
             np.repeat(own, 3, axis=0)
 
     def repeat_shared():
-        for _ in range(max(1, iterations // 10)):
+        for _ in range(max(1, iterations // 20)):
             np.repeat(repeat_input, 3, axis=0)
 
     return dict(zip(STRATEGIES + WORKLOADS, [copy_modify, with_lock, pymutex, critical_section,
@@ -122,7 +122,7 @@ def measure(demo, names, counts, iterations, repeat, deadline):
     rows, torn = [], []
     for name in names:
         shared = np.arange(LENGTH)
-        ops = iterations if name in STRATEGIES else max(1, iterations // 10)
+        ops = iterations if name in STRATEGIES else max(1, iterations // 20)
         for threads in counts:
             if time.monotonic() > deadline:
                 return rows, torn, True
