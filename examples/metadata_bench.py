@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 LENGTH = 8
 STRATEGIES = ["copy-modify", "threading.Lock", "PyMutex", "critical section", "thread-local"]
 WORKLOADS = ["np.repeat, own array", "np.repeat, shared array"]
+LOCK = threading.Lock()  # the threading.Lock strategy's one lock, shared by all threads
 
 
 def parse_args(argv=None):
@@ -62,47 +63,38 @@ def parse_args(argv=None):
 
 def workers(demo, name, shared, iterations):
     """A function making one thread's share of the work, for the strategy or workload *name*."""
-    lock = threading.Lock()
-    repeat_input = np.arange(1000).reshape(100, 10)
     calls = range(iterations)
+    repeat_input = np.arange(1000).reshape(100, 10)
 
-    def copy_modify():
-        view = demo.flipped_view
-        for _ in calls:
-            view(shared)
+    def each_call(function, make_argument):
+        def work():
+            argument = make_argument()  # made in the worker thread: its own, if it is a new array
+            for _ in calls:
+                function(argument)
+        return work
 
     def with_lock():
-        flip = demo.flip_unlocked
+        lock, flip = LOCK, demo.flip_unlocked
         for _ in calls:
             with lock:
                 flip(shared)
 
-    def pymutex():
-        flip = demo.flip_mutex
-        for _ in calls:
-            flip(shared)
+    def repeat(make_array):
+        def work():
+            array = make_array()
+            for _ in range(max(1, iterations // 20)):
+                np.repeat(array, 3, axis=0)
+        return work
 
-    def critical_section():
-        flip = demo.flip_cs
-        for _ in calls:
-            flip(shared)
-
-    def thread_local():
-        flip, own = demo.flip_unlocked, np.arange(LENGTH)  # made by this thread, seen by no other
-        for _ in calls:
-            flip(own)
-
-    def repeat_own():
-        own = repeat_input.copy()
-        for _ in range(max(1, iterations // 20)):
-            np.repeat(own, 3, axis=0)
-
-    def repeat_shared():
-        for _ in range(max(1, iterations // 20)):
-            np.repeat(repeat_input, 3, axis=0)
-
-    return dict(zip(STRATEGIES + WORKLOADS, [copy_modify, with_lock, pymutex, critical_section,
-                                              thread_local, repeat_own, repeat_shared]))[name]
+    return {
+        "copy-modify": each_call(demo.flipped_view, lambda: shared),
+        "threading.Lock": with_lock,
+        "PyMutex": each_call(demo.flip_mutex, lambda: shared),
+        "critical section": each_call(demo.flip_cs, lambda: shared),
+        "thread-local": each_call(demo.flip_unlocked, lambda: np.arange(LENGTH)),
+        "np.repeat, own array": repeat(repeat_input.copy),
+        "np.repeat, shared array": repeat(lambda: repeat_input),
+    }[name]
 
 
 def one_run(function, threads):
