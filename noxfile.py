@@ -5,6 +5,7 @@
     nox -s examples    run every script in examples/ on 3.14t
     nox -s serve       rebuild and reload the book while you edit
     nox -s linkcheck   check the book's external links
+    nox -s browser     check the built book in headless Chromium (after docs)
 
 The host Python only drives nox. Each session makes its own environment on a
 free-threaded interpreter that ``ftbook.interpreters`` finds or builds, so
@@ -44,6 +45,7 @@ GIL_CHECK_IMPORTS = {
     "serve": ["numpy", "matplotlib", "ipykernel", "myst_nb"],
     "tests": ["numpy", "matplotlib", "ipykernel", "pytest"],
     "examples": ["numpy"],
+    "browser": ["playwright.sync_api"],
 }
 
 
@@ -130,6 +132,16 @@ def linkcheck(session: nox.Session) -> None:
     python = free_threaded_env(session, "docs")
     prepare_chapters(session, python)
     sphinx(session, python, "linkcheck")
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Check docs/_build/html in headless Chromium; screenshots go to docs/_build/screenshots."""
+    python = free_threaded_env(session, "browser")
+    if not (BUILD / "html" / "index.html").is_file():
+        session.error("no built book in docs/_build/html: run `./nox -s docs browser`")
+    session.run(str(python), "-m", "ftbook.browser", str(BUILD / "html"),
+                "--screenshots", str(BUILD / "screenshots"), external=True)
 
 
 @nox.session

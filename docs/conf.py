@@ -60,6 +60,9 @@ html_theme_options = {
     "show_toc_level": 2,
     "home_page_in_toc": True,
 }
+# The theme reads its light/dark default from here; left empty, its script
+# logs "Got invalid theme mode" as a console error on a reader's first visit.
+html_context = {"default_mode": "auto"}
 copybutton_exclude = ".linenos, .gp, .go"  # copy code, not prompts or output
 
 linkcheck_timeout = 15

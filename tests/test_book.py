@@ -1,13 +1,11 @@
 """The book builds from scratch, and an unchanged rebuild executes nothing."""
 
 import re
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from ftbook.run import ROOT, run
+from ftbook.run import ROOT
 
 DOCS = ROOT / "docs"
 CHAPTERS = sorted((DOCS / "chapters").glob("*.md"))
@@ -20,27 +18,22 @@ def test_chapter_starts_by_checking_the_gil(chapter):
     assert first_cell and "check_kernel()" in first_cell.group(1), chapter.name
 
 
-def sphinx_build(out: Path, cache: Path):
-    return run(
-        [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going",
-         "-d", out / "doctrees", DOCS, out / "html",
-         "-D", f"nb_execution_cache_path={cache}"],
-        timeout=3600,
-    )
-
-
 @pytest.mark.slow
-def test_book_builds_from_scratch_then_rebuilds_quickly(tmp_path):
-    first = sphinx_build(tmp_path, tmp_path / "jupyter_cache")
+def test_book_builds_from_scratch(built_book):
+    first = built_book.outcome
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
-    html = tmp_path / "html"
+    html = built_book.html
     about = (html / "chapters" / "about-this-build.html").read_text()
     assert "Py_GIL_DISABLED build: True" in about
     assert "GIL enabled at run time (after importing NumPy): False" in about
     assert (html / "index.html").exists() and (html / "search.html").exists()
 
+
+@pytest.mark.slow
+def test_unchanged_rebuild_executes_nothing(built_book):
+    assert built_book.ok, "the first build failed (see test_book_builds_from_scratch)"
     started = time.monotonic()
-    second = sphinx_build(tmp_path, tmp_path / "jupyter_cache")
+    second = built_book.rebuild()
     assert second.returncode == 0, second.stderr[-4000:]
     assert "Executing" not in second.stdout + second.stderr  # nothing re-executed
     assert time.monotonic() - started < 15
