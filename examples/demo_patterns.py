@@ -17,6 +17,11 @@ along axis 0:
           With --sanitize thread, on a ThreadSanitizer build of CPython, TSAN
           reports the data race in repeat_mutate_restore.
 
+critical_sections.py and metadata_bench.py use the extension's other
+functions (in-place metadata changes under a critical section or a PyMutex)
+through load_extension() below: keep this script, metadata_demo.c and them
+in one folder.
+
 Exit status: 0 nothing wrong was seen, 1 a race was observed, 2 bad arguments
 or the extension could not be built or loaded, 3 the time limit ran out first;
 a crash kills the process with a signal (SIGSEGV, SIGABRT).
