@@ -30,7 +30,6 @@ Exit status: 0 scanned (findings or not), 1 findings and --exit-code given,
 
 import argparse
 import json
-import os
 import re
 import sys
 import threading
@@ -236,7 +235,8 @@ class Scanner:
         if value in SOURCES and k + 1 < len(self.values) and self.values[k + 1] == "(":
             end = self.match(k + 1)
             return end, (join_tokens(self.values[k:end + 1]), "")
-        if value in aliases and self.tokens[k][0] == "ident" and (k == 0 or self.values[k - 1] not in {".", "->"}):
+        if (value in aliases and self.tokens[k][0] == "ident"
+                and (k == 0 or self.values[k - 1] not in {".", "->"})):
             return k, aliases[value]
         if value == "(":  # a cast: (npy_intp *)PyArray_DIMS(x), (const npy_intp *)d
             close = k + 1

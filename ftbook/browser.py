@@ -53,7 +53,7 @@ SEARCH_TERM = "PyArray_Repeat"
 
 
 def find_chromium(*, install: bool = True, log: Callable[[str], None] = print) -> Path:
-    """Chromium's executable: ``$FTBOOK_CHROMIUM``, then PATH, then ``apt-get install chromium`` (root only)."""
+    """Chromium's executable: ``$FTBOOK_CHROMIUM``, then PATH, then apt-get (as root only)."""
     explicit = os.environ.get(CHROMIUM_ENV_VAR)
     if explicit:
         if not (shutil.which(explicit) or Path(explicit).is_file()):
@@ -70,7 +70,8 @@ def find_chromium(*, install: bool = True, log: Callable[[str], None] = print) -
             "Install it (Debian: `sudo apt-get install chromium`) or set $FTBOOK_CHROMIUM to a Chromium "
             "or Chrome executable.")
     log("==> Chromium is not installed: installing Debian's chromium with apt-get (about a minute)")
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
+    install_chromium = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    for command in (["apt-get", "update"], install_chromium):
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=APT_TIMEOUT,
                                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
@@ -136,11 +137,13 @@ class SiteReport:
         return found
 
     def summary(self) -> str:
-        lines = [f"{len(self.pages)} pages, {len(self.reached)}/{len(self.chapters)} chapters reached from the "
+        reached = f"{len(self.reached)}/{len(self.chapters)}"
+        lines = [f"{len(self.pages)} pages, {reached} chapters reached from the "
                  f"navigation, search for {SEARCH_TERM!r}: {len(self.search_hits)} results"]
         for page in self.pages:
             lines.append(f"  {page.path}: {page.code_cells} code blocks, {page.copy_buttons} copy buttons, "
-                         f"{page.images} images" + (f", screenshot {page.screenshot}" if page.screenshot else ""))
+                         f"{page.images} images"
+                         + (f", screenshot {page.screenshot}" if page.screenshot else ""))
         problems = self.problems
         lines.append(f"{len(problems)} problem(s)" + "".join(f"\n  - {p}" for p in problems))
         return "\n".join(lines)
@@ -196,7 +199,8 @@ def check_site(html: Path, screenshots: Path | None = None, *, chromium: Path | 
     return SiteReport(results, chapters, reached, hits, blocked)
 
 
-def _visit(page, base: str, path: str, screenshot: Path | None, *, wait_for_search: bool = False) -> PageResult:
+def _visit(page, base: str, path: str, screenshot: Path | None, *,
+           wait_for_search: bool = False) -> PageResult:
     result = PageResult(path)
 
     def on_console(message):
@@ -253,7 +257,8 @@ def _visit(page, base: str, path: str, screenshot: Path | None, *, wait_for_sear
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ftbook.browser", description=__doc__.split("\n\n")[0])
     parser.add_argument("html", type=Path, help="the built book, e.g. docs/_build/html")
-    parser.add_argument("--screenshots", type=Path, default=None, help="save a screenshot of each chapter here")
+    parser.add_argument("--screenshots", type=Path, default=None,
+                        help="save a screenshot of each chapter here")
     args = parser.parse_args(argv)
     try:
         report = check_site(args.html, args.screenshots)

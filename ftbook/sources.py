@@ -23,8 +23,8 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
-from urllib.parse import urljoin
 from pathlib import Path
+from urllib.parse import urljoin
 
 from ftbook import ProvisionError
 from ftbook.cache import cache_dir, exclusive
@@ -99,7 +99,8 @@ def numpy_sdist(version: str, *, log: Log = print) -> Path:
     A no-op returning the cached folder when it is already there.
     """
     if version not in NUMPY_SDISTS:
-        raise ProvisionError(f"no pinned hash for the NumPy {version} sdist; known: {', '.join(NUMPY_SDISTS)}")
+        known = ", ".join(NUMPY_SDISTS)
+        raise ProvisionError(f"no pinned hash for the NumPy {version} sdist; known: {known}")
     target = cache_dir("sources") / f"numpy-{version}"
     if (target / COMPLETE).is_file():
         return target
@@ -136,7 +137,8 @@ def _safe_extract(tar: tarfile.TarFile, into: Path) -> None:
         tar.extractall(into, filter="data")
         return
     for member in tar.getmembers():
-        if member.name.startswith("/") or ".." in Path(member.name).parts or not (member.isfile() or member.isdir()):
+        unsafe = member.name.startswith("/") or ".." in Path(member.name).parts
+        if unsafe or not (member.isfile() or member.isdir()):
             raise ProvisionError(f"refusing to unpack {member.name!r} from {tar.name}")
     tar.extractall(into)
 

@@ -71,7 +71,8 @@ def test_exit_code_option():
 
 
 def test_missing_path_is_one_line_exit_2(tmp_path):
-    outcome = run_example("find_metadata_writes.py", str(tmp_path / "nope.c"), python=sys.executable, timeout=60)
+    outcome = run_example("find_metadata_writes.py", str(tmp_path / "nope.c"),
+                          python=sys.executable, timeout=60)
     assert outcome.returncode == 2
     assert len(outcome.stderr.strip().splitlines()) == 1 and "error:" in outcome.stderr
 

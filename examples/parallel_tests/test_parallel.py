@@ -13,7 +13,6 @@ import threading
 
 import numpy as np
 import pytest
-
 import repeat_stress
 
 SHARED = np.arange(12).reshape(4, 3)  # read by every test, written by none
@@ -49,14 +48,14 @@ def test_repeat_stress_example_is_clean():
 def test_shared_result(thread_index, num_parallel_threads):
     RESULT[:] = thread_index  # every thread writes the same module-level array...
     rendezvous(num_parallel_threads)
-    assert (RESULT == thread_index).all()  # ...so all but the last writer read someone else's value
+    assert (thread_index == RESULT).all()  # ...so all but the last writer read someone else's value
 
 
 @pytest.mark.thread_unsafe(reason="writes the module-level RESULT array")
 def test_shared_result_marked(thread_index, num_parallel_threads):
     RESULT[:] = thread_index
     rendezvous(num_parallel_threads)
-    assert (RESULT == thread_index).all()
+    assert (thread_index == RESULT).all()
 
 
 def test_local_result(thread_index, num_parallel_threads):
