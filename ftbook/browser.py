@@ -120,8 +120,8 @@ class PageResult:
 @dataclasses.dataclass
 class SiteReport:
     pages: list[PageResult]
-    chapters: list[str]  # chapter pages in the folder
-    reached: list[str]  # chapter pages linked from the navigation
+    chapters: list[str]  # every content page in the folder (chapters/*.html and the like)
+    reached: list[str]  # those linked from the navigation sidebar
     search_hits: list[str]
     blocked: list[str]  # requests to other hosts, blocked
 
@@ -149,6 +149,13 @@ class SiteReport:
         return "\n".join(lines)
 
 
+def content_pages(html: Path) -> list[str]:
+    """Every page of the book but the home page and Sphinx's own (search, index of terms)."""
+    generated = {"index.html", "search.html", "genindex.html", "py-modindex.html"}
+    relative = (p.relative_to(html) for p in html.rglob("*.html"))
+    return sorted(str(r) for r in relative if not r.parts[0].startswith("_") and str(r) not in generated)
+
+
 def check_site(html: Path, screenshots: Path | None = None, *, chromium: Path | None = None,
                log: Callable[[str], None] = print) -> SiteReport:
     """Visit the book in *html* in headless Chromium; see the module docstring."""
@@ -158,7 +165,7 @@ def check_site(html: Path, screenshots: Path | None = None, *, chromium: Path | 
     if not (html / "index.html").is_file():
         raise ProvisionError(f"no built book in {html} (no index.html): build it first with `./nox -s docs`")
     chromium = chromium or find_chromium(log=log)
-    chapters = sorted(f"chapters/{p.name}" for p in (html / "chapters").glob("*.html"))
+    chapters = content_pages(html)
     if screenshots is not None:
         screenshots.mkdir(parents=True, exist_ok=True)
     blocked: list[str] = []
@@ -183,10 +190,11 @@ def check_site(html: Path, screenshots: Path | None = None, *, chromium: Path | 
             index = _visit(page, base, "index.html", None)
             links = page.eval_on_selector_all("nav.bd-docs-nav a.reference.internal",
                                               "links => links.map(a => a.getAttribute('href'))")
-            reached = sorted({href.split("#")[0] for href in links if href and href.startswith("chapters/")})
+            reached = sorted({href.split("#")[0] for href in links if href} & set(chapters))
             results = [index]
             for chapter in chapters:
-                shot = screenshots / (Path(chapter).stem + ".png") if screenshots is not None else None
+                name = chapter.removesuffix(".html").replace("/", "-").removeprefix("chapters-")
+                shot = screenshots / f"{name}.png" if screenshots is not None else None
                 results.append(_visit(page, base, chapter, shot))
                 log(f"    visited {chapter}")
             search = _visit(page, base, f"search.html?q={SEARCH_TERM}", None, wait_for_search=True)
