@@ -360,8 +360,7 @@ open_window(const window *w)
     return status;
 }
 
-/*
- * The in-place update itself: two plain writes with a window between them.
+/* The in-place update itself: two plain writes with a window between them.
  * The caller provides the exclusion (or deliberately does not). Both
  * writes always happen, even if the window raised, so the array is never
  * left torn.
