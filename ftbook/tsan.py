@@ -66,17 +66,42 @@ class Report:
     def functions(self) -> set[str]:
         return {frame.function for access in self.accesses for frame in access.frames}
 
-    def excerpt(self, max_frames: int = 4) -> str:
-        """The kind, each access with its top frames, and the summary line."""
+    def excerpt(self, max_frames: int = 4, through: str | None = None) -> str:
+        """The kind, each access with its top frames, and the summary line.
+
+        TSAN's own interceptor frames (``memcpy`` inside libtsan) are folded
+        into one line. With *through* (a module name such as
+        ``"metadata_demo"``), each stack is shown down to the first frame in
+        that module, however deep (up to 12), so the reader sees how the
+        access got there from our code.
+        """
         lines = [f"WARNING: ThreadSanitizer: {self.kind}"]
         for access in self.accesses:
+            frames = _fold_interceptors(access.frames)
+            shown = max_frames
+            if through is not None:
+                ours = next((i for i, f in enumerate(frames) if through in f.module), None)
+                if ours is not None:
+                    shown = min(max(ours + 1, max_frames), 12)
             lines.append(f"  {access.short_header}:")
-            for n, frame in enumerate(access.frames[:max_frames]):
-                lines.append(f"    #{n} {frame.function} {frame.location}")
-            if len(access.frames) > max_frames:
-                lines.append(f"    ... {len(access.frames) - max_frames} more frames")
+            for n, frame in enumerate(frames[:shown]):
+                where = frame.location if frame.location != "<null>" else f"({frame.module})"
+                lines.append(f"    #{n} {frame.function} {where}")
+            if len(frames) > shown:
+                lines.append(f"    ... {len(frames) - shown} more frames")
         lines.append(self.summary)
         return "\n".join(lines)
+
+
+def _fold_interceptors(frames: list[Frame]) -> list[Frame]:
+    folded: list[Frame] = []
+    for frame in frames:
+        if frame.module.startswith("libtsan"):
+            if folded and folded[-1].function == frame.function:
+                continue  # the interceptor calls itself; one line is enough
+            frame = Frame(frame.function, "(TSAN interceptor)", frame.module)
+        folded.append(frame)
+    return folded
 
 
 def parse_reports(text: str) -> list[Report]:
@@ -103,9 +128,11 @@ def parse_reports(text: str) -> list[Report]:
 
 
 def _drop_folders(text: str) -> str:
-    # /root/.cache/.../metadata_demo.c:189 -> metadata_demo.c:189: the build
-    # machine's paths are noise for a reader.
-    return re.sub(r"(?:/[^\s/:]+)+/([^\s/:]+:\d+)", r"\1", text)
+    # The build machine's paths are noise for a reader:
+    #   /root/.cache/x/metadata_demo.c:189 -> metadata_demo.c:189
+    #   (/root/.../_multiarray_umath...so+0x17bf72) -> (_multiarray_umath...so)
+    text = re.sub(r"(?:[^\s/():]*/)+([^\s/():]+:\d+)", r"\1", text)
+    return re.sub(r"\((?:[^\s()]*/)?([^\s/()]+?)\+0x[0-9a-f]+\)", r"(\1)", text)
 
 
 @dataclasses.dataclass

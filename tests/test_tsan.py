@@ -10,13 +10,17 @@ WARNING: ThreadSanitizer: data race (pid=4242)
   Write of size 8 at 0x7b0800001238 by thread T2:
     #0 repeat_mutate_restore /root/.cache/x/metadata_demo.c:189 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1f3a)
     #1 cfunction_call Objects/methodobject.c:551 (python3.14t+0x2aa1b1)
-    #2 _PyObject_MakeTpCall Objects/call.c:242 (python3.14t+0x1d2c3e)
+    #2 _PyObject_MakeTpCall ./Include/internal/pycore_call.h:242 (python3.14t+0x1d2c3e)
     #3 <null> <null> (python3.14t+0x99)
     #4 _PyEval_EvalFrameDefault Python/generated_cases.c.h:1620 (python3.14t+0x12345)
 
   Previous read of size 8 at 0x7b0800001238 by thread T1:
-    #0 prepare_repeat /root/.cache/x/metadata_demo.c:97 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1b20)
-    #1 repeat_mutate_restore /root/.cache/x/metadata_demo.c:185 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1f00)
+    #0 memcpy ../../../../src/libsanitizer/sanitizer_common/sanitizer_common_interceptors.inc:827 (libtsan.so.2+0x6a1b2)
+    #1 memcpy ../../../../src/libsanitizer/sanitizer_common/sanitizer_common_interceptors.inc:819 (libtsan.so.2+0x6a1b2)
+    #2 PyArray_DiscoverDTypeAndShape_Recursive <null> (_multiarray_umath.cpython-314t-x86_64-linux-gnu.so+0x17bf72)
+    #3 PyArray_FromAny <null> (_multiarray_umath.cpython-314t-x86_64-linux-gnu.so+0x17c000)
+    #4 prepare_repeat /root/.cache/x/metadata_demo.c:97 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1b20)
+    #5 repeat_mutate_restore /root/.cache/x/metadata_demo.c:185 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1f00)
 
   Location is heap block of size 16 at 0x7b0800001230 allocated by main thread:
     #0 malloc ../../../../src/libsanitizer/tsan/tsan_interceptors_posix.cpp:647 (libtsan.so.2+0x3f4a1)
@@ -24,7 +28,7 @@ WARNING: ThreadSanitizer: data race (pid=4242)
   Thread T2 (tid=4245, running) created by main thread at:
     #0 pthread_create ../../../../src/libsanitizer/tsan/tsan_interceptors_posix.cpp:969 (libtsan.so.2+0x5ad5b)
 
-SUMMARY: ThreadSanitizer: data race /root/.cache/x/metadata_demo.c:189 in repeat_mutate_restore
+SUMMARY: ThreadSanitizer: data race (/root/.cache/x/_multiarray_umath.cpython-314t-x86_64-linux-gnu.so+0x17bf72) in f
 ==================
 ThreadSanitizer: reported 1 warnings
 """
@@ -39,8 +43,9 @@ def test_a_report_is_parsed_into_accesses_and_frames():
     assert write.frames[0].function == "repeat_mutate_restore"
     assert write.frames[0].location == "metadata_demo.c:189"  # build paths dropped
     assert write.frames[0].module == "metadata_demo.cpython-314t-x86_64-linux-gnu.so"
+    assert write.frames[2].location == "pycore_call.h:242"  # relative paths too, whole
     assert write.frames[3].function == "<null>"
-    assert report.summary == "SUMMARY: ThreadSanitizer: data race metadata_demo.c:189 in repeat_mutate_restore"
+    assert report.summary == "SUMMARY: ThreadSanitizer: data race (_multiarray_umath.cpython-314t-x86_64-linux-gnu.so) in f"
     assert {"repeat_mutate_restore", "prepare_repeat"} <= report.functions()
     assert "malloc" not in report.functions()
 
@@ -52,6 +57,16 @@ def test_the_excerpt_keeps_the_top_frames_and_no_addresses():
     assert "#1 cfunction_call" in excerpt and "_PyObject_MakeTpCall" not in excerpt
     assert "... 3 more frames" in excerpt
     assert "0x" not in excerpt and "/root" not in excerpt
+
+
+def test_the_excerpt_folds_interceptors_and_reaches_our_frame():
+    (report,) = parse_reports(REPORT)
+    excerpt = report.excerpt(max_frames=2, through="metadata_demo")
+    read = excerpt.split("Previous read")[1]
+    assert read.count("memcpy") == 1 and "memcpy (TSAN interceptor)" in read
+    assert "#1 PyArray_DiscoverDTypeAndShape_Recursive (_multiarray_umath" in read  # no line: module instead
+    assert "#3 prepare_repeat metadata_demo.c:97" in read  # deep enough to reach our code
+    assert "repeat_mutate_restore metadata_demo.c:185" not in read  # and no deeper
 
 
 def test_clean_output_has_no_reports():
