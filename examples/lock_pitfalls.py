@@ -258,18 +258,23 @@ def stress(pitfall, variant, threads, iterations, timeout):
     buf = Buffer([], locked_reads=True)
     appenders, all_items = appenders_for(variant, buf)
 
+    errors = [0] * threads
+
     def appender(i):
         append = appenders()
         start.wait()
         for _ in range(iterations):
             if time.monotonic() > deadline:
                 return
-            append(1)
             done[i] += 1
+            try:
+                append(1)
+            except IndexError:  # a thread replaced data with a smaller array grown from a stale size
+                errors[i] += 1
     finished = run_threads(timeout + 5, *[lambda i=i: appender(i) for i in range(threads)])
     lost = sum(done) - len(all_items())
-    return {"finished": finished, "operations": sum(done), "lost_items": lost, "problem": lost != 0,
-            "timed_out": sum(done) < threads * iterations}
+    return {"finished": finished, "operations": sum(done), "lost_items": lost, "errors": sum(errors),
+            "problem": lost != 0 or sum(errors) != 0, "timed_out": sum(done) < threads * iterations}
 
 
 def main(argv=None):
