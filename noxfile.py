@@ -16,6 +16,7 @@ not exist yet).
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -25,7 +26,8 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from ftbook import ProvisionError  # noqa: E402
-from ftbook.envs import BOOK_ENVS, book_env_python, ensure_venv, prepare_book_env  # noqa: E402
+from ftbook.cache import cache_dir  # noqa: E402
+from ftbook.envs import STAMP, BOOK_ENVS, book_env_python, ensure_venv, prepare_book_env  # noqa: E402
 from ftbook.gil import check_python  # noqa: E402
 from ftbook.interpreters import find_or_build  # noqa: E402
 from ftbook.sources import prepare_sources  # noqa: E402
@@ -88,10 +90,32 @@ def prepare_chapters(session: nox.Session, kernel: Path) -> None:
         prepare_sources(log=session.log)
     except ProvisionError as error:
         session.error(str(error))
-    demo = ROOT / "examples" / "demo_patterns.py"
-    session.run(str(kernel), str(demo), "--build-only", external=True, silent=True)
-    session.run(str(book_env_python("tsan")), str(demo), "--build-only", "--sanitize", "thread",
+    compile_demo_extension(session, kernel)
+    compile_demo_extension(session, book_env_python("tsan"), "--sanitize", "thread")
+
+
+def compile_demo_extension(session: nox.Session, python: Path, *flags: str) -> None:
+    """Compile examples/metadata_demo.c for *python*, unless this exact build was already made.
+
+    demo_patterns.py itself skips an up-to-date build, but only after
+    starting: under ThreadSanitizer, starting Python and importing NumPy
+    takes seconds, too long for an unchanged `nox -s docs`. So a marker
+    remembers what was built (the sources, the interpreter's environment,
+    the flags); if the build is deleted anyway, the chapters rebuild it on
+    first use.
+    """
+    examples = ROOT / "examples"
+    env_stamp = python.parent.parent / STAMP
+    key = hashlib.sha256()
+    for part in (examples / "metadata_demo.c", examples / "demo_patterns.py", env_stamp):
+        key.update(part.read_bytes() if part.exists() else b"-")
+    key.update(f"{python} {' '.join(flags)}".encode())
+    marker = cache_dir("ext") / f"prepared-{key.hexdigest()[:20]}"
+    if marker.exists():
+        return
+    session.run(str(python), str(examples / "demo_patterns.py"), "--build-only", *flags,
                 external=True, silent=True)
+    marker.touch()
 
 
 def sphinx(session: nox.Session, python: Path, builder: str, *extra: str) -> None:
