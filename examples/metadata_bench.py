@@ -14,7 +14,7 @@ and a workload closer to real code: np.repeat(a, 3, axis=0) on a (100, 10)
 array that each thread owns, or that all threads share.
 
 T runs over 1, 2, 4, ... up to --threads. Each point is the best of --repeat
-runs (the least disturbed by other processes). Run it once as is and once
+rounds (the least disturbed by other processes); a round measures every point once. Run it once as is and once
 with PYTHON_GIL=1 to see what the GIL does to the same code. The numbers
 depend on the machine, above all on its number of cores: this script
 prints os.cpu_count() with them.
@@ -98,35 +98,57 @@ def workers(demo, name, shared, iterations):
 
 
 def one_run(function, threads):
-    """Wall time from the moment all threads are released until the last one finishes."""
-    start = threading.Barrier(threads + 1)
-    pool = [threading.Thread(target=lambda: (start.wait(), function())) for _ in range(threads)]
+    """Wall time from the first thread starting its work to the last one finishing.
+
+    The threads take the times themselves: the main thread may not run again
+    until long after it released them.
+    """
+    start = threading.Barrier(threads)
+    began, ended = [], []
+
+    def timed():
+        start.wait()
+        began.append(time.perf_counter())
+        function()
+        ended.append(time.perf_counter())
+
+    pool = [threading.Thread(target=timed) for _ in range(threads)]
     for thread in pool:
         thread.start()
-    start.wait()
-    began = time.perf_counter()
     for thread in pool:
         thread.join()
-    return time.perf_counter() - began
+    return max(ended) - min(began)
 
 
 def measure(demo, names, counts, iterations, repeat, deadline):
-    rows, torn = [], []
-    for name in names:
-        shared = np.arange(LENGTH)
+    """Best time of each (name, threads) point over *repeat* rounds.
+
+    Each round measures every point once, so a burst of load from another
+    process spoils one round of many points rather than every run of one.
+    """
+    shared = {name: np.arange(LENGTH) for name in names}
+    best = {}
+    for _ in range(repeat):
+        for name in names:
+            function = workers(demo, name, shared[name], iterations)
+            for threads in counts:
+                if time.monotonic() > deadline:
+                    return rows_of(best, iterations), [], True
+                seconds = one_run(function, threads)
+                best[name, threads] = min(seconds, best.get((name, threads), seconds))
+    # every strategy must leave its shared pair whole
+    torn = [name for name in names if np.prod(demo.read_unlocked(shared[name])) != LENGTH * 8]
+    return rows_of(best, iterations), torn, False
+
+
+def rows_of(best, iterations):
+    rows = []
+    for (name, threads), seconds in best.items():
         ops = iterations if name in STRATEGIES else max(1, iterations // 20)
-        for threads in counts:
-            if time.monotonic() > deadline:
-                return rows, torn, True
-            function = workers(demo, name, shared, iterations)
-            best = min(one_run(function, threads) for _ in range(repeat))
-            rows.append({"name": name, "threads": threads, "seconds": round(best, 6),
-                         "ns_per_op": round(best / ops * 1e9, 1),  # as seen by one thread
-                         "ops_per_second": round(threads * ops / best)})
-        dim, stride = demo.read_unlocked(shared)
-        if dim * stride != LENGTH * 8:  # every strategy must leave the shared pair whole
-            torn.append(name)
-    return rows, torn, False
+        rows.append({"name": name, "threads": threads, "seconds": round(seconds, 6),
+                     "ns_per_op": round(seconds / ops * 1e9, 1),  # as seen by one thread
+                     "ops_per_second": round(threads * ops / seconds)})
+    return rows
 
 
 def main(argv=None):
