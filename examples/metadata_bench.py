@@ -161,6 +161,8 @@ def main(argv=None):
     counts = [1]
     while counts[-1] * 2 <= args.threads:
         counts.append(counts[-1] * 2)
+    # Other processes compete for the same cores; the summary says how busy the machine was.
+    load_before = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     started = time.monotonic()
     rows, torn, timed_out = measure(demo, STRATEGIES + WORKLOADS, counts, args.iterations, args.repeat,
                                     started + args.timeout)
@@ -171,6 +173,7 @@ def main(argv=None):
         # checked after loading the extension: its Py_mod_gil slot must keep the GIL off
         "gil_enabled": sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True,
         "cpu_count": os.cpu_count(),
+        "load_average_before": load_before,
         "thread_counts": counts,
         "iterations": args.iterations,
         "repeat": args.repeat,
