@@ -40,6 +40,9 @@ nb_execution_timeout = 300  # seconds, per cell: every cell is bounded
 nb_execution_raise_on_error = True  # a failing cell fails the build
 nb_execution_show_tb = True  # ...and prints the traceback in the log
 nb_merge_streams = True
+# Cells return tables as Markdown (IPython.display.Markdown); the default
+# "commonmark" renderer has no tables and prints their pipes as text.
+nb_render_markdown_format = "myst"
 nb_execution_in_temp = False  # cells run in the chapter's folder
 
 # --- HTML -------------------------------------------------------------------

@@ -10,8 +10,9 @@ Serves the HTML folder on 127.0.0.1 and visits it as a reader would:
 - the navigation sidebar reaches every chapter;
 - the search page finds "PyArray_Repeat";
 - every code cell has a copy button, every image has rendered
-  (``naturalWidth > 0``);
-- a screenshot of each chapter is saved.
+  (``naturalWidth > 0``), no cell output shows a Markdown table as raw text;
+- a screenshot of each chapter is saved (``NAME.png``, the first screen, and
+  ``NAME-full.png``, the whole page).
 
 Chromium is Debian's (``/usr/bin/chromium``), not a browser Playwright
 downloads, which cannot be fetched on every machine. :func:`find_chromium`
@@ -26,6 +27,7 @@ import dataclasses
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +52,7 @@ APT_TIMEOUT = 15 * 60
 PAGE_TIMEOUT_MS = 30_000
 VIEWPORT = {"width": 1280, "height": 900}
 SEARCH_TERM = "PyArray_Repeat"
+RAW_TABLE = re.compile(r"\|\s*[-\u2013\u2014]{1,3}\s*\|")  # |---| , or |—| after smart quotes
 
 
 def find_chromium(*, install: bool = True, log: Callable[[str], None] = print) -> Path:
@@ -245,12 +248,17 @@ def _visit(page, base: str, path: str, screenshot: Path | None, *,
         if result.copy_buttons < result.code_cells:
             result.problems.append(f"{result.code_cells - result.copy_buttons} of {result.code_cells} code "
                                    "blocks have no copy button")
+        # A Markdown table in a cell's output that was rendered as plain text.
+        outputs = page.eval_on_selector_all("div.cell_output", "els => els.map(e => e.innerText)")
+        if any(RAW_TABLE.search(text) for text in outputs):
+            result.problems.append("a cell output shows a Markdown table as text (|---| rows)")
         broken = page.eval_on_selector_all(
             "img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
         result.images = page.locator("img").count()
         result.problems += [f"image did not render: {src}" for src in broken]
-        if screenshot is not None:
+        if screenshot is not None:  # what a reader sees first, and the whole page
             page.screenshot(path=str(screenshot))
+            page.screenshot(path=str(screenshot.with_name(screenshot.stem + "-full.png")), full_page=True)
             result.screenshot = str(screenshot)
     except Exception as error:  # a timeout or a crash of the page is a finding, not the end of the check
         result.problems.append(f"could not check the page: {type(error).__name__}: {error}".splitlines()[0])
