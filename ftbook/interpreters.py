@@ -126,15 +126,29 @@ def get_spec(key: str) -> InterpreterSpec:
 # --------------------------------------------------------------------------
 # Checking a candidate
 
+# Standard-library modules the project cannot do without, and the Debian
+# package whose headers CPython's build needs for each. A source build on a
+# machine without those headers still succeeds, silently without the module,
+# and then fails much later and far less clearly (pip cannot reach PyPI
+# without ssl; jupyter-cache stores executed chapters in sqlite3).
+REQUIRED_MODULES = {"ssl": "libssl-dev", "sqlite3": "libsqlite3-dev", "zlib": "zlib1g-dev"}
+
 _PROBE = r"""
-import json, sys, sysconfig
+import importlib, json, sys, sysconfig
+missing = []
+for name in %r:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        missing.append(name)
 print(json.dumps({
     "executable": sys.executable,
     "version": list(sys.version_info[:3]),
     "gil_disabled_build": sysconfig.get_config_var("Py_GIL_DISABLED") == 1,
     "tsan": "--with-thread-sanitizer" in (sysconfig.get_config_var("CONFIG_ARGS") or ""),
+    "missing_modules": missing,
 }))
-"""
+""" % (sorted(REQUIRED_MODULES),)
 
 
 def probe(python: str | os.PathLike[str]) -> dict:
@@ -164,6 +178,11 @@ def mismatch(spec: InterpreterSpec, python: str | os.PathLike[str]) -> str | Non
         return "it is not a free-threaded build (Py_GIL_DISABLED is not 1)"
     if spec.tsan and not info["tsan"]:
         return "it was not configured --with-thread-sanitizer"
+    missing = info.get("missing_modules", [])
+    if missing:
+        packages = " ".join(REQUIRED_MODULES[name] for name in missing)
+        return (f"it lacks the standard-library module(s) {', '.join(missing)}, built only when their "
+                f"development headers are installed (Debian/Ubuntu: apt-get install {packages})")
     return None
 
 

@@ -36,10 +36,10 @@ def isolated(tmp_path, monkeypatch):
     return bin_dir
 
 
-def fake_python(path: Path, *, version=(3, 14, 7), free_threaded=True, tsan=False) -> Path:
+def fake_python(path: Path, *, version=(3, 14, 7), free_threaded=True, tsan=False, missing=()) -> Path:
     """A script that answers the provisioning probe like such an interpreter would."""
     answer = json.dumps({"executable": str(path), "version": list(version),
-                         "gil_disabled_build": free_threaded, "tsan": tsan})
+                         "gil_disabled_build": free_threaded, "tsan": tsan, "missing_modules": list(missing)})
     path.write_text(f"#!/bin/sh\necho '{answer}'\n")
     path.chmod(0o755)
     return path
@@ -103,6 +103,14 @@ def test_wrong_environment_variable_is_an_error_not_skipped(isolated, tmp_path, 
     fake_python(isolated / "python3.14t")
     monkeypatch.setenv("FTBOOK_PYTHON_314T", str(fake_python(tmp_path / "gil-python", free_threaded=False)))
     with pytest.raises(ProvisionError, match=r"\$FTBOOK_PYTHON_314T is set to .* not a free-threaded build"):
+        find_or_build("3.14t")
+
+
+def test_interpreter_without_ssl_is_rejected_with_the_package_to_install(isolated, tmp_path, monkeypatch):
+    # Built without OpenSSL's headers, CPython has no ssl module, and pip
+    # could not reach PyPI later: say so now, naming the package.
+    monkeypatch.setenv("FTBOOK_PYTHON_314T", str(fake_python(tmp_path / "no-ssl", missing=["ssl"])))
+    with pytest.raises(ProvisionError, match=r"lacks the standard-library module\(s\) ssl.*libssl-dev"):
         find_or_build("3.14t")
 
 
