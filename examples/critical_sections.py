@@ -41,9 +41,8 @@ from pathlib import Path
 
 # Found next to this file even under `python -I` (which leaves the script's folder off sys.path).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo_patterns import BuildError, Parser, load_extension, positive_float, positive_int  # noqa: E402
-
 import numpy as np  # noqa: E402
+from demo_patterns import BuildError, Parser, load_extension, positive_float, positive_int  # noqa: E402
 
 LENGTH = 8  # items of the shared int64 array: the whole pair is (8, 8) or (4, 16)
 FORCED = ["locked-reader", "unlocked-reader", "blocking-callback", "nested",
@@ -212,7 +211,8 @@ def main(argv=None):
     }
     started = time.monotonic()
     if args.scenario == "stress":
-        summary.update(writer=args.writer, reader=args.reader, threads=args.threads, iterations=args.iterations)
+        summary.update(writer=args.writer, reader=args.reader, threads=args.threads,
+                       iterations=args.iterations)
         summary.update(stress(demo, args.writer, args.reader, args.threads, args.iterations, args.timeout))
         summary["race_observed"] = summary["torn_reads"] > 0
     else:

@@ -37,9 +37,8 @@ from pathlib import Path
 
 # Found next to this file even under `python -I` (which leaves the script's folder off sys.path).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo_patterns import BuildError, Parser, load_extension, positive_float, positive_int  # noqa: E402
-
 import numpy as np  # noqa: E402
+from demo_patterns import BuildError, Parser, load_extension, positive_float, positive_int  # noqa: E402
 
 LENGTH = 8
 STRATEGIES = ["copy-modify", "threading.Lock", "PyMutex", "critical section", "thread-local"]
@@ -54,7 +53,8 @@ def parse_args(argv=None):
                         help="largest thread count; runs 1, 2, 4, ... up to it (default 2)")
     parser.add_argument("--iterations", type=positive_int, default=5000,
                         help="flips per thread per run; np.repeat runs do a twentieth as many (default 5000)")
-    parser.add_argument("--repeat", type=positive_int, default=3, help="runs per point, best kept (default 3)")
+    parser.add_argument("--repeat", type=positive_int, default=3,
+                        help="rounds; each point's best is kept (default 3)")
     parser.add_argument("--timeout", type=positive_float, default=120.0,
                         help="stop starting new runs after this many seconds (default 120)")
     parser.add_argument("--json", action="store_true", help="print one JSON summary line at the end")

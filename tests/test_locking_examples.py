@@ -74,7 +74,8 @@ def test_lock_pitfalls_broken_and_fixed(pitfall):
 
 def test_bench_leaves_every_shared_array_whole():
     # A locked strategy that tore the shared pair would mean the lock is not held across both writes.
-    outcome, summary = summary_of("metadata_bench.py", "--threads", "2", "--iterations", "2000", "--repeat", "1")
+    outcome, summary = summary_of("metadata_bench.py", "--threads", "2", "--iterations", "2000",
+                                  "--repeat", "1")
     assert outcome.returncode == 0 and summary["torn"] == []
     assert {row["name"] for row in summary["results"]} >= {"critical section", "PyMutex", "thread-local"}
 
