@@ -5,7 +5,7 @@
     nox -s examples    run every script in examples/ on 3.14t
     nox -s serve       rebuild and reload the book while you edit
     nox -s linkcheck   check the book's external links
-    nox -s browser     check the built book in headless Chromium (after docs)
+    nox -s browser     build the book, then check it in headless Chromium
 
 The host Python only drives nox. Each session makes its own environment on a
 free-threaded interpreter that ``ftbook.interpreters`` finds or builds, so
@@ -160,10 +160,14 @@ def linkcheck(session: nox.Session) -> None:
 
 @nox.session
 def browser(session: nox.Session) -> None:
-    """Check docs/_build/html in headless Chromium; screenshots go to docs/_build/screenshots."""
+    """Build the book as `docs` does (quick when nothing changed), then check it in headless Chromium.
+
+    Screenshots of every chapter go to docs/_build/screenshots.
+    """
+    kernel = free_threaded_env(session, "docs")
+    prepare_chapters(session, kernel)
+    sphinx(session, kernel, "html")
     python = free_threaded_env(session, "browser")
-    if not (BUILD / "html" / "index.html").is_file():
-        session.error("no built book in docs/_build/html: run `./nox -s docs browser`")
     session.run(str(python), "-m", "ftbook.browser", str(BUILD / "html"),
                 "--screenshots", str(BUILD / "screenshots"), external=True)
 
