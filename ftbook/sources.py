@@ -15,7 +15,6 @@ network.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,7 +27,7 @@ from urllib.parse import urljoin
 
 from ftbook import ProvisionError
 from ftbook.cache import cache_dir, exclusive
-from ftbook.interpreters import Log
+from ftbook.interpreters import Log, sha256_of
 
 PYPI_JSON = "https://pypi.org/pypi/{project}/{version}/json"
 PYPI_PROJECT_JSON = "https://pypi.org/pypi/{project}/json"
@@ -78,19 +77,11 @@ def _download(url: str, target: Path, sha256: str, log: Log) -> None:
     except (urllib.error.URLError, OSError) as error:
         partial.unlink(missing_ok=True)
         raise ProvisionError(f"could not download {url}: {error}") from None
-    got = file_sha256(partial)
+    got = sha256_of(partial)
     if got != sha256:
         partial.unlink(missing_ok=True)
         raise ProvisionError(f"{url}: SHA-256 {got}, expected {sha256}; nothing was kept")
     os.replace(partial, target)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def numpy_sdist(version: str, *, log: Log = print) -> Path:
@@ -114,7 +105,7 @@ def numpy_sdist(version: str, *, log: Log = print) -> Path:
                 f"PyPI lists SHA-256 {info['sha256']} for {info['filename']}, but {pinned} is pinned in "
                 f"{__name__}; refusing to use it")
         archive = cache_dir("downloads") / info["filename"]
-        if not archive.is_file() or file_sha256(archive) != pinned:
+        if not archive.is_file() or sha256_of(archive) != pinned:
             _download(info["url"], archive, pinned, log)
         staging = Path(tempfile.mkdtemp(prefix=f"numpy-{version}.", dir=target.parent))
         try:
