@@ -111,10 +111,12 @@ class BuildError(Exception):
 
 
 def default_build_dir(sanitize):
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    # The book's per-user cache ($FTBOOK_CACHE, as the rest of the project uses it).
+    cache = os.environ.get("FTBOOK_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ft-metadata-book"
     abi = sysconfig.get_config_var("SOABI") or sys.implementation.cache_tag
     suffix = f"-{'tsan' if sanitize == 'thread' else sanitize}" if sanitize else ""
-    return cache / "ft-metadata-book" / "ext" / f"{abi}-numpy{np.__version__}{suffix}"
+    return Path(cache) / "ext" / f"{abi}-numpy{np.__version__}{suffix}"
 
 
 def compile_command(output, sanitize):
