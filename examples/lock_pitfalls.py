@@ -269,7 +269,11 @@ def stress(pitfall, variant, threads, iterations, timeout):
             done[i] += 1
             try:
                 append(1)
-            except IndexError:  # a thread replaced data with a smaller array grown from a stale size
+            # A thread replaced data with a smaller array grown from a stale
+            # size: IndexError on the write, or ValueError when growing copies
+            # more items than the array now holds. Either is the race, counted;
+            # left uncaught it would end this thread and look like a time-out.
+            except (IndexError, ValueError):
                 errors[i] += 1
     finished = run_threads(timeout + 5, *[lambda i=i: appender(i) for i in range(threads)])
     lost = sum(done) - len(all_items())
