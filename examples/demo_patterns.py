@@ -116,7 +116,10 @@ def default_build_dir(sanitize):
         os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ft-metadata-book"
     abi = sysconfig.get_config_var("SOABI") or sys.implementation.cache_tag
     suffix = f"-{'tsan' if sanitize == 'thread' else sanitize}" if sanitize else ""
-    return Path(cache) / "ext" / f"{abi}-numpy{np.__version__}{suffix}"
+    # Two interpreters can share an ABI tag and a NumPy version (a TSAN build
+    # and a plain one): keep their builds apart by the headers they use.
+    headers = hashlib.sha256(sysconfig.get_paths()["include"].encode()).hexdigest()[:8]
+    return Path(cache) / "ext" / f"{abi}-numpy{np.__version__}{suffix}-{headers}"
 
 
 def compile_command(output, sanitize):
@@ -192,8 +195,8 @@ def load_extension(sanitize=None, build_dir=None):
 
 def load(path, sanitize):
     spec = importlib.util.spec_from_file_location(MODULE, path)
-    module = importlib.util.module_from_spec(spec)
     try:
+        module = importlib.util.module_from_spec(spec)  # an extension is dlopen()ed here
         spec.loader.exec_module(module)
     except ImportError as exc:
         hint = ""
