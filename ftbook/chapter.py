@@ -22,9 +22,9 @@ def check_kernel() -> None:
 
     require_gil_disabled("this chapter's kernel")
     today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(
-        f"Executed {today} on CPython {platform.python_version()} (free-threading build, "
-        f"GIL disabled), NumPy {numpy.__version__}, {os.cpu_count()} CPUs, {sys.platform}."
+    print(  # two short lines: the output box is narrower than the text column
+        f"Executed {today} on CPython {platform.python_version()} (free-threading build, GIL disabled)\n"
+        f"NumPy {numpy.__version__}, {os.cpu_count()} CPUs, {sys.platform}"
     )
 
 
