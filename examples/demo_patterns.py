@@ -52,6 +52,8 @@ ROWS, COLS, REPEATS, AXIS = 4, 3, 5, 0
 COMPILE_TIMEOUT = 300  # seconds; a TSAN build of this one file takes a few
 
 
+# Argument checks that exit 2 with one line. Repeated on purpose in each
+# single-file example, so that any one of them runs alone when copied.
 def positive_int(text):
     try:
         value = int(text)

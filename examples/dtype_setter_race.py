@@ -36,6 +36,8 @@ LENGTH = 6  # int64 items: 48 bytes, viewed as 12 int32 items
 NBYTES = LENGTH * 8
 
 
+# Argument checks that exit 2 with one line. Repeated on purpose in each
+# single-file example, so that any one of them runs alone when copied.
 def positive_int(text):
     try:
         value = int(text)

@@ -51,6 +51,8 @@ DEREF_AFTER = {None, ";", "{", "}", "(", "[", ",", "=", "return", "?", ":", "!",
 KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "else", "do", "case", "goto"}
 
 
+# Argument checks that exit 2 with one line. Repeated on purpose in each
+# single-file example, so that any one of them runs alone when copied.
 def positive_int(text):
     try:
         value = int(text)

@@ -24,6 +24,8 @@ import numpy as np
 ROWS, COLS, REPEATS = 100, 10, 3
 
 
+# Argument checks that exit 2 with one line. Repeated on purpose in each
+# single-file example, so that any one of them runs alone when copied.
 def positive_int(text):
     try:
         value = int(text)

@@ -37,6 +37,8 @@ LAYOUTS = {
 }
 
 
+# Argument checks that exit 2 with one line. Repeated on purpose in each
+# single-file example, so that any one of them runs alone when copied.
 def positive_int(text):
     try:
         value = int(text)
