@@ -91,11 +91,12 @@ def plot_timeline(ax, events: list[dict], *, title: str, window: tuple[str, str]
         end = next(i for i, e in enumerate(events) if window[1] in e["event"])
         ax.axvspan(start, end, color="tab:red", alpha=0.12, label="shared dims hold the wrong length")
         ax.legend(loc="upper right", fontsize=8, frameon=False)
+    previous_x: dict[str, int] = {}  # each thread's last event so far
     for x, e in enumerate(events):
         y = lane[e["thread"]]
-        later = [o for o in events[:x] if o["thread"] == e["thread"]]
-        if later:  # a line from this thread's previous event: the thread was busy or waiting
-            ax.plot([events.index(later[-1]), x], [y, y], color="0.7", linewidth=1, zorder=0)
+        if e["thread"] in previous_x:  # a line from this thread's previous event: it was busy or waiting
+            ax.plot([previous_x[e["thread"]], x], [y, y], color="0.7", linewidth=1, zorder=0)
+        previous_x[e["thread"]] = x
         ax.plot([x], [y], "o", color="tab:red" if "->" in e["event"] else "tab:blue", markersize=6)
         ax.annotate(f"{e['event']}\n{e['t_ns'] / 1e6:.3f} ms", (x, y), xytext=(0, -10),
                     textcoords="offset points", ha="center", va="top", fontsize=7.5)
@@ -110,20 +111,19 @@ def plot_timeline(ax, events: list[dict], *, title: str, window: tuple[str, str]
 def load_demo_extension(*, sanitize: bool = False):
     """Import the book's demo extension (examples/metadata_demo.c) into this process.
 
-    ``examples/demo_patterns.py --build-only`` compiles it for the running
-    interpreter if needed (the docs session already did) and prints its path.
+    Uses the examples' own loader, ``demo_patterns.load_extension``, which
+    compiles the extension for the running interpreter if needed (the docs
+    session already did).
     """
-    import importlib.util
+    from ftbook.run import EXAMPLES
 
-    from ftbook.run import run_example
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    import demo_patterns
 
-    built = run_example("demo_patterns.py", "--build-only", *(["--sanitize", "thread"] if sanitize else []),
-                        python=sys.executable, timeout=600)
-    if built.returncode != 0:
-        raise RuntimeError(f"building the demo extension failed ({built.describe()}):\n{built.stderr}")
-    path = built.stdout.strip().splitlines()[-1]
-    spec = importlib.util.spec_from_file_location("metadata_demo", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        module = demo_patterns.load_extension("thread" if sanitize else None)
+    except demo_patterns.BuildError as error:
+        raise RuntimeError(f"the demo extension could not be built or loaded: {error}") from None
     require_gil_disabled("after importing the demo extension")  # its Py_mod_gil slot must keep it off
     return module

@@ -153,6 +153,28 @@ def tsan_options(**extra: str) -> str:
     return " ".join(f"{key}={value}" for key, value in {**DEFAULT_OPTIONS, **extra}.items())
 
 
+def run_example_under_tsan(
+    name: str,
+    *args: str,
+    timeout: float = 240,
+    options: Mapping[str, str] | None = None,
+) -> TsanRun:
+    """Run ``examples/<name>`` on the TSAN interpreter with the book's TSAN_OPTIONS and parse its reports.
+
+    *options* add to or override :data:`DEFAULT_OPTIONS`. Examples that use
+    the demo extension need ``--sanitize thread`` among *args*; it is
+    compiled with ``-fsanitize=thread`` on first use (the docs session does
+    it beforehand, so chapters do not pay for it).
+    """
+    outcome = run_example(
+        name, *args,
+        python=book_env_python("tsan"),
+        env={"TSAN_OPTIONS": tsan_options(**(options or {}))},
+        timeout=timeout,
+    )
+    return TsanRun(outcome, parse_reports(outcome.stderr))
+
+
 def run_demo(
     pattern: str,
     *args: str,
@@ -161,16 +183,9 @@ def run_demo(
     timeout: float = 240,
     options: Mapping[str, str] | None = None,
 ) -> TsanRun:
-    """Stress one demo pattern on the TSAN interpreter and parse its reports.
-
-    The extension is compiled with ``-fsanitize=thread`` on first use (the
-    docs session does it beforehand, so chapters do not pay for it).
-    """
-    outcome = run_example(
+    """Stress one demo pattern (``demo_patterns.py``) under TSAN."""
+    return run_example_under_tsan(
         "demo_patterns.py", "--pattern", pattern, "--mode", "stress", "--sanitize", "thread",
         "--threads", str(threads), "--iterations", str(iterations), "--json", *args,
-        python=book_env_python("tsan"),
-        env={"TSAN_OPTIONS": tsan_options(**(options or {}))},
-        timeout=timeout,
+        timeout=timeout, options=options,
     )
-    return TsanRun(outcome, parse_reports(outcome.stderr))
