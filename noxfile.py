@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from ftbook import ProvisionError  # noqa: E402
 from ftbook.cache import cache_dir  # noqa: E402
-from ftbook.envs import STAMP, BOOK_ENVS, book_env_python, ensure_venv, prepare_book_env  # noqa: E402
+from ftbook.envs import BOOK_ENVS, STAMP, book_env_python, ensure_venv, prepare_book_env  # noqa: E402
 from ftbook.gil import check_python  # noqa: E402
 from ftbook.interpreters import find_or_build  # noqa: E402
 from ftbook.sources import prepare_sources  # noqa: E402

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
+import shutil
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -60,3 +64,37 @@ def format_seconds(seconds: float) -> str:
         return f"{seconds:.1f} s"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest} s"
+
+
+class DownloadError(Exception):
+    """A download that failed or did not match its pinned hash; the message is the reason."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_verified(url: str, target: Path, sha256: str, *, timeout: float) -> None:
+    """Download *url* to *target*, keeping it only if its SHA-256 is *sha256*.
+
+    The file is written under a temporary name and renamed into place once
+    verified, so *target* is either complete and right or untouched. Raises
+    :class:`DownloadError` (nothing kept) when the download fails or the
+    hash differs.
+    """
+    partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+            shutil.copyfileobj(response, out, 1 << 20)
+    except (OSError, urllib.error.URLError, ValueError) as error:
+        partial.unlink(missing_ok=True)
+        raise DownloadError(str(getattr(error, "reason", error))) from None
+    actual = sha256_of(partial)
+    if actual != sha256:
+        partial.unlink()
+        raise DownloadError(f"sha256 {actual} does not match the pinned {sha256}")
+    os.replace(partial, target)

@@ -18,7 +18,6 @@ with ``Py_GIL_DISABLED`` and, for the ThreadSanitizer interpreter, configured
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -27,13 +26,11 @@ import subprocess
 import tarfile
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ftbook import ProvisionError
-from ftbook.cache import cache_dir, exclusive, format_seconds
+from ftbook.cache import DownloadError, cache_dir, download_verified, exclusive, format_seconds, sha256_of
 
 Log = Callable[[str], None]
 
@@ -136,7 +133,7 @@ REQUIRED_MODULES = {"ssl": "libssl-dev", "sqlite3": "libsqlite3-dev", "zlib": "z
 _PROBE = r"""
 import importlib, json, sys, sysconfig
 missing = []
-for name in %r:
+for name in REQUIRED_NAMES:
     try:
         importlib.import_module(name)
     except ImportError:
@@ -148,7 +145,7 @@ print(json.dumps({
     "tsan": "--with-thread-sanitizer" in (sysconfig.get_config_var("CONFIG_ARGS") or ""),
     "missing_modules": missing,
 }))
-""" % (sorted(REQUIRED_MODULES),)
+""".replace("REQUIRED_NAMES", repr(sorted(REQUIRED_MODULES)))
 
 
 def probe(python: str | os.PathLike[str]) -> dict:
@@ -336,14 +333,6 @@ def _deb822_uris(text: str) -> list[str]:
     return uris
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fetch_source(spec: InterpreterSpec, *, log: Log, sources: Sequence[str] | None = None) -> Path:
     """The verified source tarball for *spec*, downloaded if not already cached."""
     target = cache_dir("downloads") / f"Python-{spec.version}.tar.xz"
@@ -360,25 +349,14 @@ def fetch_source(spec: InterpreterSpec, *, log: Log, sources: Sequence[str] | No
     urls = list(sources) if sources is not None else spec.source_urls(apt_archive_bases())
     attempts: list[str] = []
     for url in urls:
-        partial = target.with_name(target.name + ".part")
         started = time.monotonic()
         try:
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response, open(partial, "wb") as out:
-                shutil.copyfileobj(response, out, 1 << 20)
-        except (OSError, urllib.error.URLError, ValueError) as error:
-            partial.unlink(missing_ok=True)
-            reason = getattr(error, "reason", error)
-            log(f"    could not fetch {url}: {reason}")
-            attempts.append(f"  {url}\n      {reason}")
+            download_verified(url, target, spec.sha256, timeout=DOWNLOAD_TIMEOUT)
+        except DownloadError as error:
+            log(f"    could not use {url}: {error}")
+            attempts.append(f"  {url}\n      {error}")
             continue
-        actual = sha256_of(partial)
-        if actual != spec.sha256:
-            partial.unlink()
-            log(f"    rejected {url}: its sha256 does not match the pinned one")
-            attempts.append(f"  {url}\n      sha256 {actual} does not match the pinned {spec.sha256}")
-            continue
-        size_mb = partial.stat().st_size / 1e6
-        partial.rename(target)
+        size_mb = target.stat().st_size / 1e6
         log(f"==> downloaded {url} ({size_mb:.1f} MB in {format_seconds(time.monotonic() - started)}, sha256 verified)")
         return target
 

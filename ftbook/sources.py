@@ -26,8 +26,8 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from ftbook import ProvisionError
-from ftbook.cache import cache_dir, exclusive
-from ftbook.interpreters import Log, sha256_of
+from ftbook.cache import DownloadError, cache_dir, download_verified, exclusive, sha256_of
+from ftbook.interpreters import Log
 
 PYPI_JSON = "https://pypi.org/pypi/{project}/{version}/json"
 PYPI_PROJECT_JSON = "https://pypi.org/pypi/{project}/json"
@@ -69,19 +69,11 @@ def sdist_info(project: str, version: str) -> dict:
 
 
 def _download(url: str, target: Path, sha256: str, log: Log) -> None:
-    partial = target.with_name(target.name + f".{os.getpid()}.part")
     log(f"==> downloading {url}")
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as response, open(partial, "wb") as out:
-            shutil.copyfileobj(response, out)
-    except (urllib.error.URLError, OSError) as error:
-        partial.unlink(missing_ok=True)
-        raise ProvisionError(f"could not download {url}: {error}") from None
-    got = sha256_of(partial)
-    if got != sha256:
-        partial.unlink(missing_ok=True)
-        raise ProvisionError(f"{url}: SHA-256 {got}, expected {sha256}; nothing was kept")
-    os.replace(partial, target)
+        download_verified(url, target, sha256, timeout=TIMEOUT)
+    except DownloadError as error:
+        raise ProvisionError(f"could not use {url}: {error}; nothing was kept") from None
 
 
 def numpy_sdist(version: str, *, log: Log = print) -> Path:
