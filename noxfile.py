@@ -17,7 +17,10 @@ not exist yet).
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import nox
@@ -27,9 +30,12 @@ sys.path.insert(0, str(ROOT))
 
 from ftbook import ProvisionError  # noqa: E402
 from ftbook.cache import cache_dir  # noqa: E402
-from ftbook.envs import BOOK_ENVS, STAMP, book_env_python, ensure_venv, prepare_book_env  # noqa: E402
+from ftbook.envs import (  # noqa: E402
+    BOOK_ENVS, NEEDED_ENVS_PREFIX, STAMP, book_env_python, ensure_venv, prepare_book_env,
+)
 from ftbook.gil import check_python  # noqa: E402
 from ftbook.interpreters import find_or_build  # noqa: E402
+from ftbook.provision import run_side_by_side  # noqa: E402
 from ftbook.sources import prepare_sources  # noqa: E402
 
 nox.options.default_venv_backend = "none"
@@ -51,21 +57,34 @@ GIL_CHECK_IMPORTS = {
 }
 
 
-def free_threaded_env(session: nox.Session, group: str) -> Path:
-    """The python of ``.nox/ft-<group>``: 3.14t with the dependency group installed.
+def session_env(session: nox.Session, group: str, log=None) -> Path:
+    """Make ``.nox/ft-<group>``: 3.14t with the dependency group installed; return its python."""
+    base = find_or_build("3.14t", log=log or session.log)
+    return ensure_venv(
+        ROOT / ".nox" / f"ft-{group}",
+        base,
+        nox.project.dependency_groups(PYPROJECT, group),
+        project=ROOT,
+        log=log or session.log,
+    )
 
-    Fails the session with a readable message (no traceback) if the
-    interpreter cannot be had or the GIL comes back after the imports.
+
+def provision(session: nox.Session, group: str, book_envs: Iterable[str] = ()) -> Path:
+    """The session's own environment and the book environments it needs, made side by side.
+
+    One chain of steps per interpreter (3.14t: the session's environment;
+    3.13t: the old NumPy releases; 3.14t-tsan: the TSAN environment), run at
+    once, so that a first run builds the three interpreters in parallel.
+    Fails the session with a readable message (no traceback) if anything
+    cannot be had, or if the GIL comes back after the session's imports.
     """
+    steps: dict[str, list] = {"3.14t": [lambda log: session_env(session, group, log)]}
+    for name in book_envs:
+        steps.setdefault(BOOK_ENVS[name].interpreter, []).append(
+            lambda log, name=name: prepare_book_env(name, log=log))
+    chains = {key: (lambda log, todo=todo: [step(log) for step in todo]) for key, todo in steps.items()}
     try:
-        base = find_or_build("3.14t", log=session.log)
-        python = ensure_venv(
-            ROOT / ".nox" / f"ft-{group}",
-            base,
-            nox.project.dependency_groups(PYPROJECT, group),
-            project=ROOT,
-            log=session.log,
-        )
+        python = run_side_by_side(chains, session.log)["3.14t"][0]
         check_python(python, GIL_CHECK_IMPORTS[group])
     except ProvisionError as error:
         session.error(str(error))
@@ -74,24 +93,26 @@ def free_threaded_env(session: nox.Session, group: str) -> Path:
 
 
 def prepare_chapters(session: nox.Session, kernel: Path) -> None:
-    """Everything the chapters run besides the kernel, made before they run.
+    """What the chapters run besides their environments, made before they run.
 
-    The book environments (older NumPy on 3.13t, the TSAN interpreter), the
-    NumPy source distributions the checker chapter reads, and
-    the demo extension compiled for the kernel and, with -fsanitize=thread,
-    for the TSAN interpreter. Each step is a no-op when already done.
+    The NumPy source distributions the chapters read, and the demo
+    extension compiled for the kernel and, with -fsanitize=thread, for the
+    TSAN interpreter. Each step is a no-op when already done. The book
+    environments themselves come from :func:`provision`.
     """
-    for name in BOOK_ENVS:
-        try:
-            prepare_book_env(name, log=session.log)
-        except ProvisionError as error:
-            session.error(str(error))
-    try:  # the NumPy sdists the finding-races chapter scans: downloaded once, then cached
+    try:  # the NumPy sdists the chapters quote and scan: downloaded once, then cached
         prepare_sources(log=session.log)
     except ProvisionError as error:
         session.error(str(error))
     compile_demo_extension(session, kernel)
     compile_demo_extension(session, book_env_python("tsan"), "--sanitize", "thread")
+
+
+def book_session(session: nox.Session, group: str = "docs") -> Path:
+    """The kernel environment, every book environment and the chapters' extras: all a build needs."""
+    python = provision(session, group, BOOK_ENVS)
+    prepare_chapters(session, python)
+    return python
 
 
 def compile_demo_extension(session: nox.Session, python: Path, *flags: str) -> None:
@@ -118,12 +139,28 @@ def compile_demo_extension(session: nox.Session, python: Path, *flags: str) -> N
     marker.touch()
 
 
+RERUN_ALL = "--rerun-all"
+
+
 def sphinx(session: nox.Session, python: Path, builder: str, *extra: str) -> None:
+    """Run Sphinx with the session's arguments; ``--rerun-all`` among them re-executes every chapter.
+
+    Re-running everything takes both halves: an empty execution cache (or
+    myst-nb would serve the old outputs again) and ``-E``, a fresh Sphinx
+    environment (or Sphinx would not read unchanged chapters at all).
+    """
+    posargs = list(session.posargs)
+    if RERUN_ALL in posargs:
+        posargs.remove(RERUN_ALL)
+        cache = BUILD / ".jupyter_cache"
+        session.log(f"{RERUN_ALL}: emptying {cache}; every chapter will be executed again")
+        shutil.rmtree(cache, ignore_errors=True)
+        extra = ("-E", *extra)
     session.run(
         str(python), "-m", "sphinx", "-b", builder,
         "-W", "--keep-going",  # warnings are errors, but report them all
         "-d", str(BUILD / "doctrees"),
-        str(DOCS), str(BUILD / builder), *extra, *session.posargs,
+        str(DOCS), str(BUILD / builder), *extra, *posargs,
         external=True,
     )
 
@@ -131,8 +168,7 @@ def sphinx(session: nox.Session, python: Path, builder: str, *extra: str) -> Non
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the HTML book into docs/_build/html, executing changed chapters."""
-    python = free_threaded_env(session, "docs")
-    prepare_chapters(session, python)
+    python = book_session(session)
     sphinx(session, python, "html")
     session.log(f"open {BUILD / 'html' / 'index.html'}")
 
@@ -140,8 +176,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def serve(session: nox.Session) -> None:
     """Serve the book on localhost and rebuild it when a file changes."""
-    python = free_threaded_env(session, "serve")
-    prepare_chapters(session, python)
+    python = book_session(session, "serve")
     session.run(
         str(python), "-m", "sphinx_autobuild", str(DOCS), str(BUILD / "html"),
         "-d", str(BUILD / "doctrees"), "--watch", str(ROOT / "examples"), "--watch", str(ROOT / "ftbook"),
@@ -152,10 +187,15 @@ def serve(session: nox.Session) -> None:
 
 @nox.session
 def linkcheck(session: nox.Session) -> None:
-    """Check every external link in the book (needs the network)."""
-    python = free_threaded_env(session, "docs")
-    prepare_chapters(session, python)
-    sphinx(session, python, "linkcheck")
+    """Check every external link in the book (needs the network). Executes no chapter."""
+    python = provision(session, "docs")
+    session.run(
+        str(python), "-m", "sphinx", "-b", "linkcheck", "-W", "--keep-going",
+        "-D", "nb_execution_mode=off",  # links are in the text; outputs are not needed
+        "-d", str(BUILD / "linkcheck-doctrees"),  # not the html build's: those pages have outputs
+        str(DOCS), str(BUILD / "linkcheck"), *session.posargs,
+        external=True,
+    )
 
 
 @nox.session
@@ -164,10 +204,9 @@ def browser(session: nox.Session) -> None:
 
     Screenshots of every chapter go to docs/_build/screenshots.
     """
-    kernel = free_threaded_env(session, "docs")
-    prepare_chapters(session, kernel)
+    kernel = book_session(session)
     sphinx(session, kernel, "html")
-    python = free_threaded_env(session, "browser")
+    python = provision(session, "browser")
     session.run(str(python), "-m", "ftbook.browser", str(BUILD / "html"),
                 "--screenshots", str(BUILD / "screenshots"), external=True)
 
@@ -175,13 +214,41 @@ def browser(session: nox.Session) -> None:
 @nox.session
 def examples(session: nox.Session) -> None:
     """Run every example on 3.14t, each bounded in time; fail if any fails."""
-    python = free_threaded_env(session, "examples")
+    python = provision(session, "examples")
     session.run(str(python), "-m", "ftbook.examples_check", *session.posargs, external=True)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The pytest suite (provisioning, GIL check, examples, end-to-end book build)."""
-    python = free_threaded_env(session, "tests")
-    prepare_chapters(session, python)
+    """The pytest suite (provisioning, GIL check, examples, end-to-end book build).
+
+    With no arguments every test runs, so every interpreter is provisioned
+    (side by side). With pytest arguments (``-- -k gil``), the selected
+    tests are collected first and only the book environments they are
+    marked as needing (``needs_envs``) are made: a 3.14t-only selection
+    never builds 3.13t or the TSAN interpreter.
+    """
+    if not session.posargs:
+        python = book_session(session, "tests")
+    else:
+        python = provision(session, "tests")
+        needed = selected_tests_need(session, python)
+        if needed:
+            session.log(f"the selected tests need the book environments {', '.join(needed)}")
+            python = provision(session, "tests", needed)
+            if set(needed) == set(BOOK_ENVS):
+                prepare_chapters(session, python)
     session.run(str(python), "-m", "pytest", *session.posargs, external=True)
+
+
+def selected_tests_need(session: nox.Session, python: Path) -> list[str]:
+    """The book environments that the tests selected by the session's arguments are marked as needing."""
+    collected = session.run(
+        str(python), "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+        "--print-needed-envs", *session.posargs,
+        external=True, silent=True,
+    )
+    for line in (collected or "").splitlines():
+        if line.startswith(NEEDED_ENVS_PREFIX):
+            return json.loads(line.removeprefix(NEEDED_ENVS_PREFIX))
+    session.error("could not tell which environments the selected tests need (no line from --print-needed-envs)")

@@ -2,9 +2,11 @@
 
 Chapters are MyST notebooks executed by myst-nb on the kernel of the
 environment Sphinx runs in: the free-threaded 3.14t environment that
-``nox -s docs`` makes. Execution results are cached (jupyter-cache), so an
-unchanged chapter is not run again; edit a chapter, or delete
-``docs/_build/.jupyter_cache``, to re-run it.
+``nox -s docs`` makes. Execution results are cached (jupyter-cache) under a
+key that covers a chapter's code cells and everything it runs (examples,
+ftbook modules, environments; see ftbook.sphinxext), so a chapter re-runs
+exactly when one of those changes. ``nox -s docs -- --rerun-all`` re-runs
+every chapter.
 """
 
 import os
@@ -23,6 +25,7 @@ repository_url = os.environ.get("FTBOOK_REPOSITORY_URL", "https://github.com/ft-
 
 extensions = [
     "myst_nb",
+    "ftbook.sphinxext",  # re-execute a chapter when an example or environment it runs changes
     "sphinx_copybutton",
     "sphinx_design",
 ]

@@ -27,6 +27,9 @@ from ftbook.cache import cache_dir, exclusive, format_seconds
 from ftbook.interpreters import Log, find_or_build
 
 STAMP = ".ftbook-stamp.json"
+# How the test suite tells `nox -s tests` which book environments the selected
+# tests need (tests/conftest.py prints it under --print-needed-envs).
+NEEDED_ENVS_PREFIX = "ftbook-needed-envs: "
 INSTALL_TIMEOUT = 20 * 60
 
 
@@ -38,6 +41,9 @@ class BookEnv:
     interpreter: str  # a key of ftbook.interpreters.INTERPRETERS
     requirements: tuple[str, ...]
     purpose: str
+    # Another interpreter whose pip installs the requirements, for an
+    # interpreter too slow to run pip itself (see ensure_venv's installer).
+    pip_from: str | None = None
 
 
 BOOK_ENVS: dict[str, BookEnv] = {
@@ -60,6 +66,7 @@ BOOK_ENVS: dict[str, BookEnv] = {
             "3.14t-tsan",
             ("numpy",),
             "ThreadSanitizer runs of the demo extension",
+            pip_from="3.14t",  # same cp314t wheels; pip itself under TSAN took minutes
         ),
     )
 }
@@ -75,6 +82,7 @@ def ensure_venv(
     requirements: Sequence[str],
     *,
     project: Path | None = None,
+    installer: Path | None = None,
     log: Log = print,
     label: str | None = None,
 ) -> Path:
@@ -82,6 +90,13 @@ def ensure_venv(
 
     *project*, if given, is put on the environment's ``sys.path`` with a
     ``.pth`` file: what an editable install does, without a build step.
+    *installer*, if given, is an interpreter of the same version and ABI
+    whose pip installs the requirements (``pip install --target``), so that
+    pip never runs on *base_python*; the environment then has no pip.
+
+    The stamp records what was asked for and what got installed (name and
+    version of every distribution), so a chapter's results can be keyed by
+    the exact environment they came from.
     """
     label = label or venv.name
     wanted = {
@@ -89,31 +104,42 @@ def ensure_venv(
         "python_mtime": base_python.stat().st_mtime,
         "requirements": list(requirements),
         "project": str(project) if project else None,
+        "installer": str(installer) if installer else None,
     }
     stamp = venv / STAMP
     with exclusive(f"venv-{hashlib.sha256(str(venv).encode()).hexdigest()[:12]}", log):
-        if stamp.exists() and _read_json(stamp) == wanted and venv_python(venv).exists():
+        recorded = _read_json(stamp)
+        if isinstance(recorded, dict) and recorded.get("wanted") == wanted and venv_python(venv).exists():
             return venv_python(venv)
         log(f"==> preparing environment {label} in {venv} ({len(requirements)} requirements)")
         started = time.monotonic()
         if venv.exists():
             shutil.rmtree(venv)
-        _checked_run([str(base_python), "-m", "venv", str(venv)], f"creating {venv}")
+        _checked_run([str(base_python), "-m", "venv", *(["--without-pip"] if installer else []), str(venv)],
+                     f"creating {venv}")
+        purelib = Path(_checked_run(
+            [str(venv_python(venv)), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            f"asking {venv} for its site-packages",
+        ).strip())
         if requirements:
-            _checked_run(
-                [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check",
-                 "--progress-bar", "off", "-q", *requirements],
-                f"installing {', '.join(requirements)} into {venv}",
-            )
+            pip = [str(installer), "-m", "pip", "install", "--target", str(purelib)] if installer else [
+                str(venv_python(venv)), "-m", "pip", "install"]
+            _checked_run([*pip, "--disable-pip-version-check", "--progress-bar", "off", "-q", *requirements],
+                         f"installing {', '.join(requirements)} into {venv}")
         if project:
-            purelib = subprocess.run(
-                [str(venv_python(venv)), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                capture_output=True, text=True, check=True,
-            ).stdout.strip()
-            Path(purelib, "ftbook-project.pth").write_text(str(project) + "\n")
-        stamp.write_text(json.dumps(wanted, indent=1))
+            (purelib / "ftbook-project.pth").write_text(str(project) + "\n")
+        stamp.write_text(json.dumps({"wanted": wanted, "installed": installed_distributions(purelib)}, indent=1))
         log(f"==> environment {label} ready in {format_seconds(time.monotonic() - started)}")
     return venv_python(venv)
+
+
+def installed_distributions(site_packages: Path) -> dict[str, str]:
+    """``{name: version}`` of every distribution in *site_packages*, read from its metadata files."""
+    found = {}
+    for info in sorted(site_packages.glob("*.dist-info")):
+        name, _, version = info.name.removesuffix(".dist-info").partition("-")
+        found[name.lower()] = version
+    return found
 
 
 def _read_json(path: Path) -> object:
@@ -123,7 +149,8 @@ def _read_json(path: Path) -> object:
         return None
 
 
-def _checked_run(command: list[str], what: str) -> None:
+def _checked_run(command: list[str], what: str) -> str:
+    """Run *command*; return its stdout, or raise a ProvisionError naming *what* failed."""
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
     except subprocess.TimeoutExpired:
@@ -131,6 +158,7 @@ def _checked_run(command: list[str], what: str) -> None:
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip().splitlines()[-20:]
         raise ProvisionError(f"{what} failed (exit {done.returncode}):\n" + "\n".join("  " + l for l in output))
+    return done.stdout
 
 
 # --------------------------------------------------------------------------
@@ -145,7 +173,9 @@ def prepare_book_env(name: str, *, log: Log = print) -> Path:
     """Find or build the interpreter, then make the environment. For nox."""
     env = BOOK_ENVS[name]
     base = find_or_build(env.interpreter, log=log)
-    return ensure_venv(book_env_dir(name), base, env.requirements, log=log, label=f"{name} ({env.purpose})")
+    installer = find_or_build(env.pip_from, log=log) if env.pip_from else None
+    return ensure_venv(book_env_dir(name), base, env.requirements, installer=installer, log=log,
+                       label=f"{name} ({env.purpose})")
 
 
 def book_env_python(name: str) -> Path:
@@ -159,7 +189,8 @@ def book_env_python(name: str) -> Path:
         raise ProvisionError(f"unknown book environment {name!r}; known: {', '.join(BOOK_ENVS)}")
     python = venv_python(book_env_dir(name))
     stamp = _read_json(book_env_dir(name) / STAMP)
-    if not python.exists() or not isinstance(stamp, dict) or stamp.get("requirements") != list(BOOK_ENVS[name].requirements):
+    wanted = stamp.get("wanted", {}) if isinstance(stamp, dict) else {}
+    if not python.exists() or wanted.get("requirements") != list(BOOK_ENVS[name].requirements):
         raise ProvisionError(
             f"the book environment {name!r} ({BOOK_ENVS[name].purpose}) is not prepared.\n"
             "Run `nox -s docs` (or `python -m ftbook env " + name + "`), which prepares it."

@@ -9,11 +9,13 @@ uses that one build.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
+from ftbook.envs import BOOK_ENVS, NEEDED_ENVS_PREFIX, book_env_python
 from ftbook.run import ROOT, Outcome, run
 
 DOCS = ROOT / "docs"
@@ -51,3 +53,42 @@ def built_book(tmp_path_factory) -> BuiltBook:
     """The whole book, built from scratch once for the test session."""
     root = tmp_path_factory.mktemp("book")
     return BuiltBook(root, sphinx_build(root, root / "jupyter_cache"))
+
+
+# --------------------------------------------------------------------------
+# Which book environments a test needs. `nox -s tests -- <selection>` asks
+# before running (--print-needed-envs), so that a selection of 3.14t-only
+# tests never builds 3.13t or the TSAN interpreter.
+
+
+def pytest_addoption(parser):
+    parser.addoption("--print-needed-envs", action="store_true",
+                     help="with --collect-only: print the book environments the selected tests need")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_envs(*names): the book environments (ftbook.envs.BOOK_ENVS) "
+                                       "the test runs; nox -s tests prepares them first")
+
+
+def needed_envs(item) -> set[str]:
+    names = {name for mark in item.iter_markers("needs_envs") for name in mark.args}
+    if "built_book" in getattr(item, "fixturenames", ()):
+        names |= set(BOOK_ENVS)  # the book runs every environment
+    unknown = names - set(BOOK_ENVS)
+    if unknown:
+        raise pytest.UsageError(f"{item.nodeid}: needs_envs names unknown environments {sorted(unknown)}")
+    return names
+
+
+def pytest_collection_finish(session):
+    if session.config.getoption("--print-needed-envs"):
+        needed = sorted(set().union(*(needed_envs(item) for item in session.items)))
+        print(NEEDED_ENVS_PREFIX + json.dumps(needed))
+
+
+@pytest.fixture(autouse=True)
+def _needed_envs_are_prepared(request):
+    """A test marked as needing an environment fails at once, saying so, if it is not there."""
+    for name in sorted(needed_envs(request.node)):
+        book_env_python(name)  # raises ProvisionError: "run nox -s docs, which prepares it"
