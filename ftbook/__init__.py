@@ -10,7 +10,27 @@ free-threaded interpreters themselves (to run examples from chapters).
 - :mod:`ftbook.envs`: virtual environments on those interpreters.
 - :mod:`ftbook.gil`: is the GIL really off?
 - :mod:`ftbook.run`: run an example in a subprocess, bounded in time.
+- :mod:`ftbook.inputs`, :mod:`ftbook.sphinxext`: what a chapter runs, and
+  re-executing it when that changes.
 """
+
+import os
+
+# While the book executes a chapter, these hold what the chapter's cache key
+# covers (set by ftbook.sphinxext, os.pathsep-separated). Unset outside a
+# book build: then nothing is checked.
+DECLARED_EXAMPLES = "FTBOOK_DECLARED_EXAMPLES"
+DECLARED_ENVS = "FTBOOK_DECLARED_ENVS"
+
+
+def check_declared(variable: str, name: str) -> None:
+    """Refuse *name* if a chapter is executing and its key does not cover it."""
+    declared = os.environ.get(variable)
+    if declared is not None and name not in declared.split(os.pathsep):
+        raise UndeclaredInput(
+            f"this chapter runs {name!r}, which ftbook.inputs did not find in it (found: {declared or 'none'}); "
+            "name it literally in the chapter so that its outputs are re-executed when it changes"
+        )
 
 
 class ProvisionError(Exception):
@@ -19,3 +39,7 @@ class ProvisionError(Exception):
     The message is written for a person: what was tried, and what to do.
     Callers print it as it is, without a traceback.
     """
+
+
+class UndeclaredInput(RuntimeError):
+    """A chapter ran something its execution cache key does not cover (see ftbook.inputs)."""

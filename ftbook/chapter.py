@@ -28,44 +28,6 @@ def check_kernel() -> None:
     )
 
 
-_ENV_PROBE = """
-import json, platform, sys, sysconfig
-import numpy
-print(json.dumps({
-    "python": platform.python_version(),
-    "build": "free-threading" if sysconfig.get_config_var("Py_GIL_DISABLED") == 1 else "default (GIL)",
-    "tsan": "--with-thread-sanitizer" in (sysconfig.get_config_var("CONFIG_ARGS") or ""),
-    "numpy": numpy.__version__,
-    "gil": sys._is_gil_enabled(),
-}))
-"""
-
-
-def describe_book_envs():
-    """A table of the book environments, each asked from inside itself.
-
-    Raises if any of them runs with the GIL on after importing NumPy.
-    """
-    from IPython.display import Markdown
-
-    from ftbook.envs import BOOK_ENVS, book_env_python
-    from ftbook.run import run
-
-    rows = []
-    for env in BOOK_ENVS.values():
-        outcome = run([book_env_python(env.name), "-c", _ENV_PROBE], timeout=120)
-        info = outcome.summary
-        if info is None:
-            raise RuntimeError(f"probing {env.name} failed ({outcome.describe()}):\n{outcome.stderr}")
-        if info["gil"]:
-            raise RuntimeError(f"{env.name}: the GIL is enabled after importing NumPy")
-        build = info["build"] + (" + ThreadSanitizer" if info["tsan"] else "")
-        rows.append([env.name, info["python"], build, info["numpy"], "off", env.purpose])
-    return Markdown(markdown_table(
-        ["environment", "CPython", "build", "NumPy", "GIL at run time", "used for"], rows
-    ))
-
-
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
@@ -106,24 +68,3 @@ def plot_timeline(ax, events: list[dict], *, title: str, window: tuple[str, str]
     ax.set_xticks([])
     ax.set_title(title, loc="left", fontsize=10)
     ax.spines[["top", "right", "bottom"]].set_visible(False)
-
-
-def load_demo_extension(*, sanitize: bool = False):
-    """Import the book's demo extension (examples/metadata_demo.c) into this process.
-
-    Uses the examples' own loader, ``demo_patterns.load_extension``, which
-    compiles the extension for the running interpreter if needed (the docs
-    session already did).
-    """
-    from ftbook.run import EXAMPLES
-
-    if str(EXAMPLES) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES))
-    import demo_patterns
-
-    try:
-        module = demo_patterns.load_extension("thread" if sanitize else None)
-    except demo_patterns.BuildError as error:
-        raise RuntimeError(f"the demo extension could not be built or loaded: {error}") from None
-    require_gil_disabled("after importing the demo extension")  # its Py_mod_gil slot must keep it off
-    return module

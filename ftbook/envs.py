@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ftbook import ProvisionError
+from ftbook import DECLARED_ENVS, ProvisionError, check_declared
 from ftbook.cache import cache_dir, exclusive, format_seconds
 from ftbook.interpreters import Log, find_or_build
 
@@ -187,6 +187,7 @@ def book_env_python(name: str) -> Path:
     """
     if name not in BOOK_ENVS:
         raise ProvisionError(f"unknown book environment {name!r}; known: {', '.join(BOOK_ENVS)}")
+    check_declared(DECLARED_ENVS, name)
     python = venv_python(book_env_dir(name))
     stamp = _read_json(book_env_dir(name) / STAMP)
     wanted = stamp.get("wanted", {}) if isinstance(stamp, dict) else {}

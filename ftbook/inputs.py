@@ -10,17 +10,23 @@ can re-execute a chapter exactly when one of them changes
 
 The inputs are derived, not listed by hand:
 
-- **examples**: every file under ``examples/`` whose name, or the name of a
-  folder it is in, appears in the chapter or in an ``ftbook`` module it
-  imports; a chapter that uses the ``EXAMPLES`` folder as a whole (a glob,
-  or the folder passed to a tool) depends on every example. Then, each
-  example's own imports of sibling examples and the files it names, until
-  nothing new is found.
 - **ftbook modules**: ``ftbook.<name>`` and ``from ftbook import <name>`` in
   the chapter, and the same in each module found, transitively.
-- **environments**: the kernel's own environment always; every book
-  environment if anything reached calls ``book_env_python`` (a chapter may
-  compute the name, so this errs on the side of re-running).
+- **examples**: every file under ``examples/`` whose name, or the name of a
+  folder it is in, appears in the chapter; a chapter that uses the
+  ``EXAMPLES`` folder as a whole (a glob, or the folder passed to a tool)
+  depends on every example. Then, read as Python, the chapter's ``ftbook``
+  modules and each example found: the sibling modules they import and the
+  file names they use as string constants (``"metadata_demo.c"``), until
+  nothing new is found. A name in a docstring or comment is not a use.
+- **environments**: the kernel's own environment always, and each book
+  environment named in a ``book_env_python("<name>")`` call in the chapter
+  or its modules; a call with a computed name means every book environment.
+
+The lists are checked while the chapter runs: the extension passes them to
+the kernel (``FTBOOK_DECLARED_*``), and ``run_example`` and
+``book_env_python`` refuse anything not on them, so a chapter cannot run
+something its key does not cover.
 
 An environment counts by its stamp, which records the interpreter (and its
 build time) and every installed distribution with its version: a rebuilt
@@ -29,6 +35,7 @@ interpreter or a different NumPy is a different result.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import re
@@ -43,15 +50,22 @@ EXAMPLES = ROOT / "examples"
 FTBOOK = ROOT / "ftbook"
 
 _FTBOOK_MODULE = re.compile(r"\bftbook\.(\w+)|\bfrom ftbook import ([\w, ()\n]+)")
-_WHOLE_EXAMPLES_FOLDER = re.compile(r"\bEXAMPLES\b(?!\s*/\s*[\"'])")  # EXAMPLES.glob(...), run([..., EXAMPLES])
-_SIBLING_IMPORT = re.compile(r"^\s*(?:import|from)\s+(\w+)", re.M)
+# The folder as a whole: EXAMPLES.glob(...), or EXAMPLES passed on (run([..., EXAMPLES])).
+_WHOLE_EXAMPLES_FOLDER = re.compile(r"\bEXAMPLES\s*(?:\.\s*(?:r?glob|iterdir)\b|[,)\]])")
+_ENV_CALL = re.compile(r"(?<!def )\bbook_env_python\(\s*(?:[\"']([\w.-]+)[\"'])?")
 _IGNORED_PARTS = {"__pycache__", "build", ".pytest_cache"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Inputs:
     files: tuple[Path, ...]  # examples and ftbook modules, sorted
-    envs: tuple[Path, ...]  # stamp files of the environments, sorted
+    envs: tuple[Path, ...]  # stamp files of the environments (the kernel's first), sorted
+    env_names: tuple[str, ...] = ()  # the book environments among them
+
+    @property
+    def examples(self) -> tuple[str, ...]:
+        """The example files, relative to ``examples/`` (what ``run_example`` is given)."""
+        return tuple(str(p.relative_to(EXAMPLES)) for p in self.files if p.is_relative_to(EXAMPLES))
 
     def digest(self) -> str:
         """SHA-256 over every input's path (relative to the repository) and content."""
@@ -75,12 +89,16 @@ def example_files() -> list[Path]:
 def chapter_inputs(text: str, *, kernel_prefix: Path | None = None) -> Inputs:
     """The inputs of a chapter whose source is *text*, run by a kernel in *kernel_prefix*."""
     modules = _ftbook_closure(text)
-    reached = "\n".join([text, *(path.read_text() for path in modules)])
-    examples = _example_closure(reached)
-    envs = [Path(kernel_prefix or sys.prefix) / STAMP]
-    if "book_env_python" in reached:
-        envs += [book_env_dir(name) / STAMP for name in BOOK_ENVS]
-    return Inputs(tuple(sorted(modules | examples)), tuple(sorted(envs)))
+    module_texts = [path.read_text() for path in sorted(modules)]
+    examples = _example_closure(text, module_texts)
+    names: set[str] = set()
+    for match in _ENV_CALL.finditer("\n".join([text, *module_texts])):
+        names |= {match.group(1)} if match.group(1) else set(BOOK_ENVS)  # a computed name: any of them
+    unknown = names - set(BOOK_ENVS)
+    if unknown:
+        raise ValueError(f"book_env_python names unknown environments: {', '.join(sorted(unknown))}")
+    envs = [Path(kernel_prefix or sys.prefix) / STAMP, *(book_env_dir(name) / STAMP for name in sorted(names))]
+    return Inputs(tuple(sorted(modules | examples)), tuple(envs), tuple(sorted(names)))
 
 
 def _ftbook_closure(text: str) -> set[Path]:
@@ -97,30 +115,41 @@ def _ftbook_closure(text: str) -> set[Path]:
     return found
 
 
-def _example_closure(text: str) -> set[Path]:
+def _example_closure(chapter: str, module_texts: list[str]) -> set[Path]:
     every = example_files()
-    if _WHOLE_EXAMPLES_FOLDER.search(text):
+    if _WHOLE_EXAMPLES_FOLDER.search(chapter):
         return set(every)
-    found = {path for path in every if _named_in(path, text)}
+    found = {path for path in every if _named_in(path, chapter)}
+    for body in module_texts:  # what the chapter's ftbook modules run or import from examples/
+        found |= _used_by(body, every)
     pending = list(found)
     while pending:
         source = pending.pop()
-        if source.suffix != ".py":
-            continue
-        body = source.read_text()
-        siblings = {f"{name}.py" for name in _SIBLING_IMPORT.findall(body)}
-        for path in every:
-            if path not in found and (path.name in siblings or _named_in(path, body, folders=False)):
-                found.add(path)
-                pending.append(path)
+        if source.suffix == ".py":
+            new = _used_by(source.read_text(), every) - found
+            found |= new
+            pending += new
     return found
 
 
-def _named_in(path: Path, text: str, *, folders: bool = True) -> bool:
-    names = [path.name]
-    if folders:
-        names += list(path.relative_to(EXAMPLES).parts[:-1])
-    return any(re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", text) for name in names)
+def _used_by(source: str, every: list[Path]) -> set[Path]:
+    """The example files a Python source imports as sibling modules or uses as string constants."""
+    used: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            used |= {f"{alias.name}.py" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            used.add(f"{node.module}.py")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            used.add(node.value)
+    return {path for path in every if path.name in used or str(path.relative_to(EXAMPLES)) in used}
+
+
+def _named_in(path: Path, text: str) -> bool:
+    """Is *path* (or a folder it is in) named in *text*: bare, or as ``examples/...``, not as another folder's file."""
+    relative = path.relative_to(EXAMPLES)
+    names = [relative.as_posix(), path.name, *relative.parts[:-1]]
+    return any(re.search(rf"(?:(?<![\w./-])|(?<=examples/)){re.escape(name)}(?![\w-])", text) for name in names)
 
 
 def _display(path: Path) -> str:

@@ -16,6 +16,8 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ftbook import DECLARED_EXAMPLES, check_declared
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
@@ -85,6 +87,7 @@ def run_example(
     env: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Run ``examples/<name>`` with *python*."""
+    check_declared(DECLARED_EXAMPLES, name)
     script = EXAMPLES / name
     if not script.exists():
         raise FileNotFoundError(f"no example {script}")

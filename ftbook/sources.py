@@ -38,7 +38,10 @@ TIMEOUT = 60  # seconds per request
 NUMPY_SDISTS = {
     "2.2.2": "ed6906f61834d687738d25988ae117683705636936cc605be0bb208b23df4d8f",
     "2.2.3": "dbdc15f0c81611925f382dfa97b3bd0bc2c1ce19d4fe50482cb0ddc12ba30020",
+    # The current release when this was written: the setters as they are today.
+    "2.5.5": "5cddc243c75114ba845f01b1f87aca1572dbf7b6c2d88636ed3e1d2bccd7f1bf",
 }
+CURRENT_NUMPY = "2.5.5"
 COMPLETE = ".ftbook-sdist.json"
 
 

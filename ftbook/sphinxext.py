@@ -6,10 +6,13 @@ example left the chapters that run it showing the old example's outputs.
 For each executable chapter, on reading it, this extension
 
 1. tells Sphinx which files the chapter depends on (``note_dependency``),
-   so that a change to any of them makes Sphinx read the chapter again; and
+   so that a change to any of them makes Sphinx read the chapter again;
 2. writes the digest of all its inputs (:mod:`ftbook.inputs`) as a comment
    into the chapter's first code cell, so that the cell's source -- and with
-   it myst-nb's cache key -- changes exactly when an input does.
+   it myst-nb's cache key -- changes exactly when an input does; and
+3. hands the kernel the lists of examples and environments the digest
+   covers, so that running anything else fails the chapter instead of
+   escaping the key.
 
 The first cell of every chapter is the hidden ``check_kernel()`` cell (a
 test enforces that), so the comment is never on the page.
@@ -17,10 +20,12 @@ test enforces that), so the comment is never on the page.
 
 from __future__ import annotations
 
+import os
 import re
 
 from sphinx.application import Sphinx
 
+from ftbook import DECLARED_ENVS, DECLARED_EXAMPLES
 from ftbook.inputs import chapter_inputs
 
 DIGEST_COMMENT = "# inputs digest (added by ftbook.sphinxext): "
@@ -48,8 +53,13 @@ def _key_execution_to_inputs(app: Sphinx, docname: str, source: list[str]) -> No
         if path.exists():  # Sphinx treats a missing dependency as changed: every build would re-read
             app.env.note_dependency(str(path))
     source[0] = with_digest(source[0], inputs.digest())
+    # The chapter's kernel starts after this (myst-nb executes while parsing)
+    # and inherits these: run_example and book_env_python check them.
+    os.environ[DECLARED_EXAMPLES] = os.pathsep.join(inputs.examples)
+    os.environ[DECLARED_ENVS] = os.pathsep.join(inputs.env_names)
 
 
 def setup(app: Sphinx) -> dict:
     app.connect("source-read", _key_execution_to_inputs)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+    # Not parallel-read safe: the declared lists reach the kernel through os.environ.
+    return {"parallel_read_safe": False, "parallel_write_safe": True}

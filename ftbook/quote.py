@@ -1,0 +1,159 @@
+"""Quote NumPy's C code, cut at build time from the released source distributions.
+
+The book never pastes NumPy's code. A chapter names a release, a file and a
+function (or two lines that bracket a passage); this module cuts those lines
+out of that release's sdist (:func:`ftbook.sources.numpy_sdist`: downloaded
+from PyPI, SHA-256 pinned), and renders them with their line numbers and a
+permalink to the same lines at the release's tag on GitHub. If a function
+or a marker line is not where the chapter says, the build fails instead of
+quoting something else.
+
+    repeat = c_function("2.2.2", "numpy/_core/src/multiarray/item_selection.c", "PyArray_Repeat")
+    window = repeat.between("/* Construct new array */", "PyArray_DIMS(aop)[axis] = n;")
+    show(window, emphasize=("PyArray_DIMS(aop)[axis]",))
+    show_diff(repeat, c_function("2.2.3", repeat.path, "PyArray_Repeat"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from pathlib import Path
+
+from ftbook.sources import numpy_sdist
+
+TAG_URL = "https://github.com/numpy/numpy/blob/v{version}/{path}#L{start}-L{end}"
+
+
+class QuoteError(LookupError):
+    """What a chapter asked for is not in that release's source (the build stops)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Quote:
+    version: str  # NumPy release, "2.2.2"
+    path: str  # inside the sdist and the repository: "numpy/_core/src/..."
+    start: int  # first line, 1-based
+    lines: tuple[str, ...]
+    name: str = ""  # the function quoted, if any
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.lines) - 1
+
+    @property
+    def url(self) -> str:
+        return TAG_URL.format(version=self.version, path=self.path, start=self.start, end=self.end)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def line_of(self, needle: str) -> int:
+        """The file line number of the first line containing *needle*."""
+        for offset, line in enumerate(self.lines):
+            if needle in line:
+                return self.start + offset
+        raise QuoteError(f"{needle!r} is not in {self.path} lines {self.start}-{self.end} of NumPy {self.version}")
+
+    def between(self, first: str, last: str) -> Quote:
+        """The lines from the first containing *first* through the next containing *last*."""
+        begin = self.line_of(first)
+        rest = dataclasses.replace(self, start=begin, lines=self.lines[begin - self.start:])
+        stop = rest.line_of(last)
+        return dataclasses.replace(rest, lines=rest.lines[: stop - begin + 1])
+
+    def __contains__(self, needle: str) -> bool:
+        return any(needle in line for line in self.lines)
+
+
+def source_lines(version: str, path: str) -> list[str]:
+    file = numpy_sdist(version, log=lambda _: None) / path
+    if not file.is_file():
+        raise QuoteError(f"NumPy {version}'s sdist has no {path}")
+    return file.read_text().splitlines()
+
+
+def c_function(version: str, path: str, name: str) -> Quote:
+    """The definition of C function *name* in *path* of NumPy *version*, return type to closing brace.
+
+    NumPy's style puts the name at the start of a line, the return type (and
+    ``NPY_NO_EXPORT``, ``static``...) on the line before it, and the closing
+    brace alone in column 0; a one-line signature works too.
+    """
+    lines = source_lines(version, path)
+    head = re.compile(rf"^(?:[A-Za-z_][\w \t*]*[ \t*])?{re.escape(name)}\s*\(")
+    for index, line in enumerate(lines):
+        if not head.match(line) or line.rstrip().endswith(";"):
+            continue  # not the name, or only a declaration
+        body = next((i for i in range(index, len(lines)) if lines[i].startswith("{")
+                     or lines[i].rstrip().endswith("{")), None)
+        if body is None or any(lines[i].rstrip().endswith(";") for i in range(index, body)):
+            continue  # a call or a prototype spread over lines, not the definition
+        first = index
+        while first > 0 and lines[first - 1].strip() and not lines[first - 1].rstrip().endswith(("}", ";", "*/")):
+            first -= 1  # the return type and qualifiers on the lines above
+        last = next(i for i in range(body, len(lines)) if lines[i].startswith("}"))
+        return Quote(version, path, first + 1, tuple(lines[first:last + 1]), name)
+    raise QuoteError(f"no definition of {name}() in {path} of NumPy {version}")
+
+
+def _fence(lines: list[str]) -> str:
+    longest = max((len(m) for line in lines for m in re.findall(r"`{3,}", line)), default=2)
+    return "`" * max(3, longest + 1)
+
+
+def show(quote: Quote, *, caption: str | None = None, emphasize: tuple[str, ...] = ()):
+    """The quote as a numbered code block under a caption linking the lines at the release's tag.
+
+    Lines containing any of *emphasize* are highlighted; each must occur.
+    """
+    from IPython.display import Markdown
+
+    for needle in emphasize:
+        quote.line_of(needle)  # fails the build if the line is gone
+    marked = [i + 1 for i, line in enumerate(quote.lines) if any(n in line for n in emphasize)]
+    where = f"`{Path(quote.path).name}` lines {quote.start}–{quote.end}, NumPy {quote.version}"
+    title = f"{caption} ({where})" if caption else where
+    fence = _fence(list(quote.lines))
+    options = [f":caption: [{title}]({quote.url})", f":lineno-start: {quote.start}", ":linenos:"]
+    if marked:
+        options.append(f":emphasize-lines: {','.join(map(str, marked))}")
+    return Markdown("\n".join([f"{fence}{{code-block}} c", *options, "", *quote.lines, fence]))
+
+
+def diff_lines(old: Quote, new: Quote, *, context: int = 3) -> list[str]:
+    """A unified diff of two releases of the same file, only the hunks that touch *old*'s lines.
+
+    Hunk headers carry the real line numbers of each release's file.
+    """
+    before, after = source_lines(old.version, old.path), source_lines(new.version, new.path)
+    hunks, current = [], None
+    for line in difflib.unified_diff(before, after, n=context, lineterm=""):
+        if line.startswith(("---", "+++")):
+            continue
+        if line.startswith("@@"):
+            hunk_head = re.match(r"@@ -(\d+)(?:,(\d+))?", line)
+            start, count = int(hunk_head.group(1)), int(hunk_head.group(2) or 1)
+            current = [line]
+            if start <= old.end and start + count - 1 >= old.start:
+                hunks.append(current)
+        elif current is not None:
+            current.append(line)
+    if not hunks:
+        raise QuoteError(f"{old.path}: nothing changed in lines {old.start}-{old.end} "
+                         f"between NumPy {old.version} and {new.version}")
+    header = [f"--- NumPy {old.version}: {old.path}", f"+++ NumPy {new.version}: {new.path}"]
+    return header + [line for hunk in hunks for line in hunk]
+
+
+def show_diff(old: Quote, new: Quote, *, caption: str | None = None):
+    """:func:`diff_lines` as a diff block, its caption linking both releases' lines."""
+    from IPython.display import Markdown
+
+    lines = diff_lines(old, new)
+    links = f"[NumPy {old.version}]({old.url}) → [NumPy {new.version}]({new.url})"
+    title = f"{caption}: {links}" if caption else links
+    fence = _fence(lines)
+    return Markdown("\n".join([f"{fence}{{code-block}} diff", f":caption: {title}", "", *lines, fence]))
