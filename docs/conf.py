@@ -22,6 +22,7 @@ copyright = "2026, " + author
 # Where the sources are published; the theme's repository and edit buttons
 # point here. Forks and mirrors override it without editing this file.
 repository_url = os.environ.get("FTBOOK_REPOSITORY_URL", "https://github.com/ft-metadata-book/ft-metadata-book")
+ftbook_repository_url = repository_url  # the {repo} role's links (ftbook.sphinxext)
 
 extensions = [
     "myst_nb",

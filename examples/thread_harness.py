@@ -96,7 +96,9 @@ class Run:
     """What happened to a set of worker threads (see :func:`run_threaded`)."""
 
     def __init__(self, timeout):
-        self.deadline = time.monotonic() + timeout
+        self.started = time.monotonic()
+        self.seconds = 0.0  # wall time of the whole run, set when it ends
+        self.deadline = self.started + timeout
         self.errors = []  # "worker 2: ValueError: ..." per worker that raised
         self.deadline_hit = False
         self._stop = threading.Event()
@@ -151,6 +153,7 @@ def run_threaded(workers, *, timeout):
         if thread.is_alive():  # stuck past the deadline (a deadlock, say): report it, do not hang
             run.deadline_hit = True
             run.stop()
+    run.seconds = time.monotonic() - run.started
     return run
 
 
@@ -169,6 +172,7 @@ def finish(args, run, *, example, race_observed, text, **fields):
         "threads": getattr(args, "threads", None),
         "iterations": getattr(args, "iterations", None),
         **fields,
+        "seconds": round(run.seconds, 3),
         "worker_errors": run.errors,
         "timed_out": run.deadline_hit,
         "race_observed": bool(race_observed),

@@ -68,3 +68,4 @@ def plot_timeline(ax, events: list[dict], *, title: str, window: tuple[str, str]
     ax.set_xticks([])
     ax.set_title(title, loc="left", fontsize=10)
     ax.spines[["top", "right", "bottom"]].set_visible(False)
+

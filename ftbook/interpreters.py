@@ -5,10 +5,15 @@ Three interpreters, each looked for in this order:
 1. the environment variable named in its spec (an explicit choice always wins,
    and a wrong one is an error rather than something silently skipped);
 2. an executable on ``PATH`` (``python3.14t``, ...);
-3. a uv-managed interpreter, when ``uv`` is installed and can find or install one;
-4. our own earlier build in the cache, or else a new build from the CPython
-   source tarball, pinned by version and SHA-256 and fetched from python.org
-   or from the Debian archive this machine's apt is configured with.
+3. a uv-managed interpreter that ``uv`` already has (``uv python find``);
+4. our own earlier build in the cache;
+5. a uv-managed interpreter that ``uv python install`` can download;
+6. a new build from the CPython source tarball, pinned by version and
+   SHA-256 and fetched from python.org or from the Debian archive this
+   machine's apt is configured with.
+
+Steps 3 and 4 are local and quick; 5 and 6 need the network, so they come
+last (where uv's download host is unreachable, its attempt alone took 30 s).
 
 Every candidate is checked before it is used: right ``major.minor``, built
 with ``Py_GIL_DISABLED`` and, for the ThreadSanitizer interpreter, configured
@@ -236,42 +241,51 @@ def find_or_build(key: str, *, log: Log = print, sources: Sequence[str] | None =
             return Path(found)
         tried.append(f"PATH: {found}: {problem}")
 
-    found_by_uv = _from_uv(spec, tried, log)
-    if found_by_uv:
-        return found_by_uv
+    found = _from_uv(spec, tried, log, install=False) or _cached(spec, tried)
+    if found:
+        return found
+    return _from_uv(spec, tried, log, install=True) or _cached_or_built(spec, tried, log, sources)
 
-    return _cached_or_built(spec, tried, log, sources)
 
-
-def _from_uv(spec: InterpreterSpec, tried: list[str], log: Log) -> Path | None:
-    if spec.uv_request is None:
-        return None
-    uv = shutil.which("uv")
-    if not uv:
-        tried.append("uv: not installed")
-        return None
-    for step in (["python", "find", spec.uv_request], ["python", "install", spec.uv_request]):
-        if step[1] == "install":
-            log(f"==> asking uv to install {spec.uv_request} (needs its download host)")
-        try:
-            done = subprocess.run([uv, *step], capture_output=True, text=True, timeout=300)
-        except (OSError, subprocess.TimeoutExpired) as error:
-            tried.append(f"uv {' '.join(step)}: {error}")
-            continue
-        if step[1] == "install" and done.returncode == 0:
-            done = subprocess.run(
-                [uv, "python", "find", spec.uv_request], capture_output=True, text=True, timeout=60
-            )
-        candidate = done.stdout.strip()
-        if done.returncode == 0 and candidate:
-            problem = mismatch(spec, candidate)
-            if problem is None:
-                return Path(candidate)
-            tried.append(f"uv: {candidate}: {problem}")
-        else:
-            reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
-            tried.append(f"uv {' '.join(step)}: {reason}")
+def _cached(spec: InterpreterSpec, tried: list[str]) -> Path | None:
+    """Our own complete, working build of *spec*, if there is one (no lock: only reads)."""
+    python = installed_python(spec)
+    if (python.parent.parent / COMPLETE_MARKER).exists() and mismatch(spec, python) is None:
+        return python
+    tried.append("no complete build in the cache")
     return None
+
+
+def _from_uv(spec: InterpreterSpec, tried: list[str], log: Log, *, install: bool) -> Path | None:
+    """An interpreter uv already has (``install=False``) or can download (``install=True``)."""
+    uv = shutil.which("uv") if spec.uv_request else None
+    if uv is None:
+        if spec.uv_request and not install:
+            tried.append("uv: not installed")
+        return None
+    find = [uv, "python", "find", spec.uv_request]
+    try:
+        if install:
+            log(f"==> asking uv to install {spec.uv_request} (needs its download host)")
+            installed = subprocess.run([uv, "python", "install", spec.uv_request],
+                                       capture_output=True, text=True, timeout=300)
+            if installed.returncode != 0:
+                reason = (installed.stderr.strip().splitlines() or ["failed"])[-1]
+                tried.append(f"uv python install: {reason}")
+                return None
+        done = subprocess.run(find, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        tried.append(f"uv: {error}")
+        return None
+    candidate = done.stdout.strip()
+    if done.returncode != 0 or not candidate:
+        tried.append(f"uv python find: {(done.stderr.strip().splitlines() or ['nothing found'])[-1]}")
+        return None
+    problem = mismatch(spec, candidate)
+    if problem:
+        tried.append(f"uv: {candidate}: {problem}")
+        return None
+    return Path(candidate)
 
 
 def installed_python(spec: InterpreterSpec) -> Path:

@@ -1,4 +1,15 @@
-"""Sphinx extension: re-execute a chapter when anything it runs changes.
+"""Sphinx extension: the book's own machinery.
+
+- :func:`write_example_pages`: a page for every file in ``examples/``, so
+  the book serves the code it runs and no link depends on where the
+  repository is published;
+- the ``repo`` role, ``{repo}`tests/fixtures```, for the few links that
+  must point into the repository: one place (``ftbook_repository_url``)
+  says where that is;
+- re-executing a chapter when anything it runs changes (below).
+
+Re-executing a chapter when anything it runs changes
+-----------------------------------------------------
 
 myst-nb's execution cache is keyed by a chapter's code cells only, and
 Sphinx re-reads a chapter only when its own file changes. So an edited
@@ -20,13 +31,16 @@ test enforces that), so the comment is never on the page.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
+from pathlib import Path
 
+from docutils import nodes
 from sphinx.application import Sphinx
 
 from ftbook import DECLARED_ENVS, DECLARED_EXAMPLES
-from ftbook.inputs import chapter_inputs
+from ftbook.inputs import EXAMPLES, chapter_inputs, example_files
 
 DIGEST_COMMENT = "# inputs digest (added by ftbook.sphinxext): "
 _FIRST_CELL_END = re.compile(r"(^```\{code-cell\}[^\n]*\n.*?)(^```[ \t]*$)", re.M | re.S)
@@ -59,7 +73,74 @@ def _key_execution_to_inputs(app: Sphinx, docname: str, source: list[str]) -> No
     os.environ[DECLARED_ENVS] = os.pathsep.join(inputs.env_names)
 
 
+# --------------------------------------------------------------------------
+# A page per example
+
+EXAMPLE_PAGES = "examples"  # folder under docs/, generated, not in git
+
+
+def _summary(path: Path) -> str:
+    """The first paragraph of a Python file's docstring or a C file's first comment."""
+    text = path.read_text()
+    if path.suffix == ".py":
+        try:
+            doc = ast.get_docstring(ast.parse(text)) or ""
+        except SyntaxError:
+            doc = ""
+    else:
+        match = re.match(r"\s*/\*(.*?)\*/", text, re.S)
+        doc = re.sub(r"^\s*\* ?", "", match.group(1), flags=re.M) if match else ""
+    return doc.strip().split("\n\n")[0].replace("\n", " ")
+
+
+def example_page(path: Path, srcdir: Path) -> str:
+    relative = path.relative_to(EXAMPLES).as_posix()
+    include = os.path.relpath(path, srcdir / EXAMPLE_PAGES)
+    language = {".py": "python", ".c": "c", ".ini": "ini"}.get(path.suffix, "text")
+    lines = [f"# `{relative}`", "", _summary(path), "",
+             f"{{download}}`Download {path.name} <{include}>` · copy the whole `examples/` folder to run it: "
+             "the examples share `thread_harness.py`, and the demo scripts compile `metadata_demo.c`.", ""]
+    if path.suffix == ".py" and "thread_harness" not in path.name and "parallel_tests" not in relative:
+        lines += ["```console", f"$ uv run --python 3.14t examples/{relative} --help", "```", ""]
+    lines += [f"```{{literalinclude}} {include}", f":language: {language}", ":linenos:", "```", ""]
+    return "\n".join(lines)
+
+
+def write_example_pages(app: Sphinx) -> None:
+    """Write docs/examples/<name>.md for every example, and an index; rewrite only what changed."""
+    folder = Path(app.srcdir) / EXAMPLE_PAGES
+    folder.mkdir(exist_ok=True)
+    pages = {}
+    for path in example_files():
+        name = path.relative_to(EXAMPLES).with_suffix("").as_posix().replace("/", "-")
+        pages[name] = (path, example_page(path, Path(app.srcdir)))
+    index = ["# Examples", "",
+             "Every script the chapters run, as the build ran it. Each runs on its own with `--help`.", "",
+             "```{toctree}", ":maxdepth: 1", "", *pages, "```", ""]
+    wanted = {f"{name}.md": text for name, (_, text) in pages.items()} | {"index.md": "\n".join(index)}
+    for stale in set(p.name for p in folder.glob("*.md")) - set(wanted):
+        (folder / stale).unlink()
+    for filename, text in wanted.items():
+        target = folder / filename
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+
+
+# --------------------------------------------------------------------------
+# {repo}`path`: a link into the repository, wherever it is published
+
+
+def repo_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    base = inliner.document.settings.env.config.ftbook_repository_url.rstrip("/")
+    kind = "tree" if text.endswith("/") or "." not in Path(text).name else "blob"
+    url = f"{base}/{kind}/main/{text.strip('/')}"
+    return [nodes.reference(rawtext, text, refuri=url, classes=["repo-link"])], []
+
+
 def setup(app: Sphinx) -> dict:
+    app.add_config_value("ftbook_repository_url", "", "env")
+    app.add_role("repo", repo_role)
+    app.connect("builder-inited", write_example_pages)
     app.connect("source-read", _key_execution_to_inputs)
     # Not parallel-read safe: the declared lists reach the kernel through os.environ.
     return {"parallel_read_safe": False, "parallel_write_safe": True}

@@ -41,8 +41,8 @@ def test_repeat_reads_a_shared_array():
 
 def test_repeat_stress_example_is_clean():
     # The book's stress example, called in-process: threads inside threads.
-    totals = repeat_stress.stress(threads=2, iterations=200, timeout=20)
-    assert totals["calls"] == 400 and totals["wrong_shapes"] == totals["wrong_values"] == 0
+    totals, run = repeat_stress.stress(threads=2, iterations=200, timeout=20)
+    assert run.errors == [] and totals["calls"] == 400 and totals["wrong_shapes"] == totals["wrong_values"] == 0
 
 
 def test_shared_result(thread_index, num_parallel_threads):
