@@ -4,7 +4,8 @@
     nox -s tests       the pytest suite, including an end-to-end book build
     nox -s examples    run every script in examples/ on 3.14t
     nox -s serve       rebuild and reload the book while you edit
-    nox -s linkcheck   check the book's external links
+    nox -s linkcheck   check the book's external links (executes nothing)
+    nox -s lint        ruff, with the project's settings
     nox -s browser     build the book, then check it in headless Chromium
 
 The host Python only drives nox. Each session makes its own environment on a
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,9 +31,15 @@ sys.path.insert(0, str(ROOT))
 from ftbook import ProvisionError  # noqa: E402
 from ftbook.cache import cache_dir  # noqa: E402
 from ftbook.envs import (  # noqa: E402
-    BOOK_ENVS, NEEDED_ENVS_PREFIX, STAMP, book_env_python, ensure_venv, prepare_book_env,
+    BOOK_ENVS,
+    NEEDED_ENVS_PREFIX,
+    STAMP,
+    book_env_python,
+    ensure_venv,
+    prepare_book_env,
 )
 from ftbook.gil import check_python  # noqa: E402
+from ftbook.inputs import rerun_all  # noqa: E402
 from ftbook.interpreters import find_or_build  # noqa: E402
 from ftbook.provision import run_side_by_side  # noqa: E402
 from ftbook.sources import prepare_sources  # noqa: E402
@@ -54,6 +60,7 @@ GIL_CHECK_IMPORTS = {
     "tests": ["numpy", "matplotlib", "ipykernel", "pytest"],
     "examples": ["numpy"],
     "browser": ["playwright.sync_api"],
+    "lint": [],
 }
 
 
@@ -88,7 +95,8 @@ def provision(session: nox.Session, group: str, book_envs: Iterable[str] = ()) -
         check_python(python, GIL_CHECK_IMPORTS[group])
     except ProvisionError as error:
         session.error(str(error))
-    session.log(f"free-threaded, GIL disabled after importing {', '.join(GIL_CHECK_IMPORTS[group])}: {python}")
+    imported = ", ".join(GIL_CHECK_IMPORTS[group])
+    session.log(f"free-threaded, GIL disabled after importing {imported}: {python}")
     return python
 
 
@@ -143,19 +151,12 @@ RERUN_ALL = "--rerun-all"
 
 
 def sphinx(session: nox.Session, python: Path, builder: str, *extra: str) -> None:
-    """Run Sphinx with the session's arguments; ``--rerun-all`` among them re-executes every chapter.
-
-    Re-running everything takes both halves: an empty execution cache (or
-    myst-nb would serve the old outputs again) and ``-E``, a fresh Sphinx
-    environment (or Sphinx would not read unchanged chapters at all).
-    """
+    """Run Sphinx with the session's arguments; ``--rerun-all`` among them re-executes every chapter."""
     posargs = list(session.posargs)
     if RERUN_ALL in posargs:
         posargs.remove(RERUN_ALL)
-        cache = BUILD / ".jupyter_cache"
-        session.log(f"{RERUN_ALL}: emptying {cache}; every chapter will be executed again")
-        shutil.rmtree(cache, ignore_errors=True)
-        extra = ("-E", *extra)
+        session.log(f"{RERUN_ALL}: emptying the execution cache; every chapter will be executed again")
+        extra = (*rerun_all(BUILD / ".jupyter_cache"), *extra)
     session.run(
         str(python), "-m", "sphinx", "-b", builder,
         "-W", "--keep-going",  # warnings are errors, but report them all
@@ -219,6 +220,13 @@ def examples(session: nox.Session) -> None:
 
 
 @nox.session
+def lint(session: nox.Session) -> None:
+    """ruff with the project's settings (pyproject.toml), unused noqa comments included."""
+    python = provision(session, "lint")
+    session.run(str(python.parent / "ruff"), "check", ".", *session.posargs, external=True)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """The pytest suite (provisioning, GIL check, examples, end-to-end book build).
 
@@ -251,4 +259,5 @@ def selected_tests_need(session: nox.Session, python: Path) -> list[str]:
     for line in (collected or "").splitlines():
         if line.startswith(NEEDED_ENVS_PREFIX):
             return json.loads(line.removeprefix(NEEDED_ENVS_PREFIX))
-    session.error("could not tell which environments the selected tests need (no line from --print-needed-envs)")
+    session.error("could not tell which environments the selected tests need "
+                  "(no line from --print-needed-envs)")

@@ -28,7 +28,8 @@ def check_declared(variable: str, name: str) -> None:
     declared = os.environ.get(variable)
     if declared is not None and name not in declared.split(os.pathsep):
         raise UndeclaredInput(
-            f"this chapter runs {name!r}, which ftbook.inputs did not find in it (found: {declared or 'none'}); "
+            f"this chapter runs {name!r}, which ftbook.inputs did not find in it "
+            f"(found: {declared or 'none'}); "
             "name it literally in the chapter so that its outputs are re-executed when it changes"
         )
 

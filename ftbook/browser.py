@@ -91,7 +91,7 @@ def find_chromium(*, install: bool = True, log: Callable[[str], None] = print) -
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format, *args):
         pass
 
 

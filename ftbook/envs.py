@@ -62,6 +62,24 @@ BOOK_ENVS: dict[str, BookEnv] = {
             "the first NumPy release with the np.repeat fix",
         ),
         BookEnv(
+            "numpy-2.2.5",
+            "3.13t",
+            ("numpy==2.2.5",),
+            "the last NumPy release in which the first array claims StringDType's singleton (#28813)",
+        ),
+        BookEnv(
+            "numpy-2.2.6",
+            "3.13t",
+            ("numpy==2.2.6",),
+            "the StringDType fix (#28813); the last release with the 0-d out ndim hack",
+        ),
+        BookEnv(
+            "numpy-2.3.0",
+            "3.13t",
+            ("numpy==2.3.0",),
+            "the first NumPy release without the 0-d out ndim hack (#27997)",
+        ),
+        BookEnv(
             "tsan",
             "3.14t-tsan",
             ("numpy",),
@@ -128,7 +146,8 @@ def ensure_venv(
                          f"installing {', '.join(requirements)} into {venv}")
         if project:
             (purelib / "ftbook-project.pth").write_text(str(project) + "\n")
-        stamp.write_text(json.dumps({"wanted": wanted, "installed": installed_distributions(purelib)}, indent=1))
+        installed = installed_distributions(purelib)
+        stamp.write_text(json.dumps({"wanted": wanted, "installed": installed}, indent=1))
         log(f"==> environment {label} ready in {format_seconds(time.monotonic() - started)}")
     return venv_python(venv)
 
@@ -157,7 +176,8 @@ def _checked_run(command: list[str], what: str) -> str:
         raise ProvisionError(f"{what}: no result after {INSTALL_TIMEOUT} s") from None
     if done.returncode != 0:
         output = (done.stdout + done.stderr).strip().splitlines()[-20:]
-        raise ProvisionError(f"{what} failed (exit {done.returncode}):\n" + "\n".join("  " + l for l in output))
+        tail = "\n".join("  " + line for line in output)
+        raise ProvisionError(f"{what} failed (exit {done.returncode}):\n{tail}")
     return done.stdout
 
 

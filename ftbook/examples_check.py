@@ -27,7 +27,8 @@ def check(script, timeout: float) -> list[str]:
         problems.append("default run printed no JSON summary line")
     elif ran.summary.get("gil_enabled") is not False:
         problems.append(f"summary says gil_enabled={ran.summary.get('gil_enabled')!r}")
-    print(f"{'ok  ' if not problems else 'FAIL'} {script.name} ({ran.describe()}, {ran.seconds:.1f} s)", flush=True)
+    verdict = "FAIL" if problems else "ok  "
+    print(f"{verdict} {script.name} ({ran.describe()}, {ran.seconds:.1f} s)", flush=True)
     return problems
 
 

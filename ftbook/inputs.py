@@ -39,6 +39,7 @@ import ast
 import dataclasses
 import hashlib
 import re
+import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -97,7 +98,8 @@ def chapter_inputs(text: str, *, kernel_prefix: Path | None = None) -> Inputs:
     unknown = names - set(BOOK_ENVS)
     if unknown:
         raise ValueError(f"book_env_python names unknown environments: {', '.join(sorted(unknown))}")
-    envs = [Path(kernel_prefix or sys.prefix) / STAMP, *(book_env_dir(name) / STAMP for name in sorted(names))]
+    kernel = Path(kernel_prefix or sys.prefix) / STAMP
+    envs = [kernel, *(book_env_dir(name) / STAMP for name in sorted(names))]
     return Inputs(tuple(sorted(modules | examples)), tuple(envs), tuple(sorted(names)))
 
 
@@ -146,10 +148,14 @@ def _used_by(source: str, every: list[Path]) -> set[Path]:
 
 
 def _named_in(path: Path, text: str) -> bool:
-    """Is *path* (or a folder it is in) named in *text*: bare, or as ``examples/...``, not as another folder's file."""
+    """Is *path* (or a folder it is in) named in *text*?
+
+    Bare or as ``examples/...``, but not as a file of another folder (``tests/conftest.py``).
+    """
     relative = path.relative_to(EXAMPLES)
     names = [relative.as_posix(), path.name, *relative.parts[:-1]]
-    return any(re.search(rf"(?:(?<![\w./-])|(?<=examples/)){re.escape(name)}(?![\w-])", text) for name in names)
+    return any(re.search(rf"(?:(?<![\w./-])|(?<=examples/)){re.escape(name)}(?![\w-])", text)
+               for name in names)
 
 
 def _display(path: Path) -> str:
@@ -162,3 +168,14 @@ def _display(path: Path) -> str:
 def describe(inputs: Inputs) -> Iterable[str]:
     """One line per input, relative to the repository where possible (for logs and tests)."""
     return [_display(path) for path in (*inputs.files, *inputs.envs)]
+
+
+def rerun_all(cache: Path) -> list[str]:
+    """Make the next build execute every chapter again; return the Sphinx options it needs.
+
+    It takes both halves: an empty execution cache (or myst-nb would serve
+    the old outputs again) and ``-E``, a fresh environment (or Sphinx would
+    not read unchanged chapters at all, and myst-nb would never be asked).
+    """
+    shutil.rmtree(cache, ignore_errors=True)
+    return ["-E"]

@@ -332,10 +332,7 @@ def apt_archive_bases(etc_apt: Path = Path("/etc/apt")) -> list[str]:
             text = path.read_text()
         except OSError:
             continue
-        if path.suffix == ".sources":
-            found = _deb822_uris(text)
-        else:
-            found = _one_line_uris(text)
+        found = _deb822_uris(text) if path.suffix == ".sources" else _one_line_uris(text)
         for uri in found:
             if uri not in bases:
                 bases.append(uri)
@@ -390,7 +387,8 @@ def fetch_source(spec: InterpreterSpec, *, log: Log, sources: Sequence[str] | No
             attempts.append(f"  {url}\n      {error}")
             continue
         size_mb = target.stat().st_size / 1e6
-        log(f"==> downloaded {url} ({size_mb:.1f} MB in {format_seconds(time.monotonic() - started)}, sha256 verified)")
+        took = format_seconds(time.monotonic() - started)
+        log(f"==> downloaded {url} ({size_mb:.1f} MB in {took}, sha256 verified)")
         return target
 
     raise ProvisionError(
@@ -440,11 +438,13 @@ def build(
     problem = mismatch(spec, python)
     if problem:
         shutil.rmtree(prefix, ignore_errors=True)
-        raise ProvisionError(f"the new build of CPython {spec.version} is unusable: {problem} (log: {build_log})")
+        raise ProvisionError(
+            f"the new build of CPython {spec.version} is unusable: {problem} (log: {build_log})")
     seconds = time.monotonic() - started
     (prefix / COMPLETE_MARKER).write_text(
         json.dumps(
-            {"version": spec.version, "sha256": spec.sha256, "configure": spec.configure_args, "seconds": seconds},
+            {"version": spec.version, "sha256": spec.sha256, "configure": spec.configure_args,
+             "install": spec.install_args, "seconds": seconds},
             indent=1,
         )
     )
@@ -476,6 +476,7 @@ def _run_build_step(
         raise ProvisionError(
             f"building CPython {spec.version}: `{' '.join(command)}` failed ({status}).\n"
             f"Last lines of {build_log}:\n{tail}\n"
-            f"Nothing was installed. Fix the cause and run again, or set ${spec.env_var} to an interpreter you already have."
+            "Nothing was installed. Fix the cause and run again, "
+            f"or set ${spec.env_var} to an interpreter you already have."
         )
     log(f"    {name}: done in {format_seconds(time.monotonic() - started)}")

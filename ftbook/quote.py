@@ -26,6 +26,7 @@ from ftbook.sources import numpy_sdist
 TAG_URL = "https://github.com/numpy/numpy/blob/v{version}/{path}#L{start}-L{end}"
 
 
+
 class QuoteError(LookupError):
     """What a chapter asked for is not in that release's source (the build stops)."""
 
@@ -55,7 +56,8 @@ class Quote:
         for offset, line in enumerate(self.lines):
             if needle in line:
                 return self.start + offset
-        raise QuoteError(f"{needle!r} is not in {self.path} lines {self.start}-{self.end} of NumPy {self.version}")
+        where = f"{self.path} lines {self.start}-{self.end} of NumPy {self.version}"
+        raise QuoteError(f"{needle!r} is not in {where}")
 
     def between(self, first: str, last: str) -> Quote:
         """The lines from the first containing *first* through the next containing *last*."""
@@ -83,20 +85,32 @@ def c_function(version: str, path: str, name: str) -> Quote:
     brace alone in column 0; a one-line signature works too.
     """
     lines = source_lines(version, path)
+    code = [re.sub(r"/\*.*?\*/|//.*$", "", line).rstrip() for line in lines]  # comments cut off
     head = re.compile(rf"^(?:[A-Za-z_][\w \t*]*[ \t*])?{re.escape(name)}\s*\(")
-    for index, line in enumerate(lines):
-        if not head.match(line) or line.rstrip().endswith(";"):
-            continue  # not the name, or only a declaration
-        body = next((i for i in range(index, len(lines)) if lines[i].startswith("{")
-                     or lines[i].rstrip().endswith("{")), None)
-        if body is None or any(lines[i].rstrip().endswith(";") for i in range(index, body)):
-            continue  # a call or a prototype spread over lines, not the definition
+    for index, line in enumerate(code):
+        if not head.match(line):
+            continue
+        body = None
+        for i in range(index, len(code)):  # the signature runs on until its "{"
+            if code[i].startswith("{") or code[i].endswith("{"):
+                body = i
+                break
+            if code[i].endswith(";") or not code[i].strip():
+                break  # a prototype or a call: no body follows
+        if body is None:
+            continue
         first = index
-        while first > 0 and lines[first - 1].strip() and not lines[first - 1].rstrip().endswith(("}", ";", "*/")):
+        while first > 0 and _part_of_signature(lines[first - 1]):
             first -= 1  # the return type and qualifiers on the lines above
-        last = next(i for i in range(body, len(lines)) if lines[i].startswith("}"))
+        last = next(i for i in range(body, len(code)) if code[i].startswith("}"))
         return Quote(version, path, first + 1, tuple(lines[first:last + 1]), name)
     raise QuoteError(f"no definition of {name}() in {path} of NumPy {version}")
+
+
+def _part_of_signature(line: str) -> bool:
+    """Can *line*, just above a function's name, be its return type or qualifiers?"""
+    text = line.strip()
+    return bool(text) and not text.endswith(("}", ";", "*/")) and not text.startswith(("/*", "*", "//", "#"))
 
 
 def _fence(lines: list[str]) -> str:

@@ -19,9 +19,11 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ftbook.try_chapter", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ftbook.try_chapter",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("chapter", type=Path, help="a MyST chapter, e.g. docs/chapters/the-bug.md")
-    parser.add_argument("--timeout", type=float, default=300, help="seconds per cell (default 300, as the book)")
+    parser.add_argument("--timeout", type=float, default=300,
+                        help="seconds per cell (default 300, as the book)")
     parser.add_argument("--show", action="store_true", help="print every cell's output, not only failures")
     args = parser.parse_args(argv)
     if not args.chapter.is_file():
@@ -63,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                     print("    " + str(text).replace("\n", "\n    "))
             if failed:
                 break
-    print(f"{args.chapter.name}: {'failed' if failed else 'all cells ran'} in {time.monotonic() - started:.1f} s")
+    verdict = "failed" if failed else "all cells ran"
+    print(f"{args.chapter.name}: {verdict} in {time.monotonic() - started:.1f} s")
     return 1 if failed else 0
 
 

@@ -66,11 +66,6 @@ def pytest_addoption(parser):
                      help="with --collect-only: print the book environments the selected tests need")
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "needs_envs(*names): the book environments (ftbook.envs.BOOK_ENVS) "
-                                       "the test runs; nox -s tests prepares them first")
-
-
 def needed_envs(item) -> set[str]:
     names = {name for mark in item.iter_markers("needs_envs") for name in mark.args}
     if "built_book" in getattr(item, "fixturenames", ()):

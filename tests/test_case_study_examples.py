@@ -53,6 +53,7 @@ def test_forced_events_put_the_read_inside_the_window():
 # PyArray_CheckAxis, so its own dims are never written: the watcher can
 # never see a transient shape, on any NumPy.
 def test_watcher_on_a_strided_array_sees_nothing():
-    outcome = run_example("shape_watcher.py", "--layout", "strided", "--iterations", "2000", "--json", timeout=120)
+    outcome = run_example("shape_watcher.py", "--layout", "strided", "--iterations", "2000", "--json",
+                          timeout=120)
     assert outcome.returncode == 0 and outcome.summary["layout"] == "strided"
     assert outcome.summary["transient_reads"] == 0 and outcome.summary["calls"] == 2000

@@ -6,13 +6,15 @@ from ftbook.run import run
 
 
 def test_crash_is_reported_as_its_signal():
-    outcome = run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"], timeout=30)
+    crash = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    outcome = run([sys.executable, "-c", crash], timeout=30)
     assert outcome.signal == "SIGSEGV" and not outcome.timed_out
     assert outcome.describe() == "killed by SIGSEGV"
 
 
 def test_hang_is_reported_as_a_timeout():
-    outcome = run([sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"], timeout=1)
+    hang = "import time; print('started', flush=True); time.sleep(60)"
+    outcome = run([sys.executable, "-c", hang], timeout=1)
     assert outcome.timed_out and outcome.returncode is None
     assert outcome.describe().startswith("timed out after")
 

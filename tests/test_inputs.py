@@ -1,0 +1,88 @@
+"""ftbook.inputs and ftbook.sphinxext: what a chapter runs, and the key its outputs are cached under."""
+
+import pytest
+
+from ftbook import inputs
+from ftbook.inputs import chapter_inputs
+from ftbook.sphinxext import DIGEST_COMMENT, with_digest
+
+CHAPTER = """\
+```{code-cell} ipython3
+from ftbook.run import run_example
+run_example("repeat_stress.py", "--json")
+```
+"""
+
+
+def example_names(text):
+    return set(chapter_inputs(text).examples)
+
+
+# A chapter that runs an example depends on it, and on nothing it does not run.
+def test_an_example_named_in_a_cell_is_an_input():
+    names = example_names(CHAPTER)
+    assert "repeat_stress.py" in names and "thread_harness.py" in names  # and what it imports
+    assert "shape_watcher.py" not in names and "metadata_demo.c" not in names
+
+
+# demo_patterns.py compiles metadata_demo.c: a change to the C file must re-run its chapters.
+def test_files_an_example_uses_are_inputs_too():
+    assert {"demo_patterns.py", "metadata_demo.c"} <= example_names('run_example("demo_patterns.py")')
+
+
+# A name in a docstring is not a use: demo_patterns' docstring mentions critical_sections.py.
+def test_a_name_in_a_docstring_is_not_a_use():
+    assert "critical_sections.py" not in example_names('run_example("demo_patterns.py")')
+
+
+# tests/conftest.py is not examples/parallel_tests/conftest.py.
+def test_another_folders_file_of_the_same_name_is_not_an_example():
+    assert example_names("see tests/conftest.py") == set()
+    assert "parallel_tests/conftest.py" in example_names("pytest examples/parallel_tests")
+
+
+# A chapter that globs the folder runs whatever is in it.
+def test_the_whole_folder_means_every_example():
+    names = example_names("for script in EXAMPLES.glob('*.py'):\n    pass\n")
+    assert names == {str(p.relative_to(inputs.EXAMPLES)) for p in inputs.example_files()}
+    assert example_names('EXAMPLES / "metadata_demo.c"') == {"metadata_demo.c"}  # one file is one file
+
+
+def test_ftbook_modules_are_followed():
+    modules = {p.name for p in chapter_inputs("from ftbook.tsan import run_demo").files}
+    assert {"tsan.py", "envs.py", "run.py"} <= modules
+    via_tsan = {p.name for p in chapter_inputs("from ftbook.tsan import x").files}
+    assert {"demo_patterns.py", "metadata_demo.c"} <= via_tsan  # ftbook.tsan runs the demo
+
+
+def test_environments_named_in_calls():
+    assert chapter_inputs('book_env_python("numpy-2.2.2")').env_names == ("numpy-2.2.2",)
+    assert "tsan" in chapter_inputs("from ftbook.tsan import run_demo").env_names
+    computed = chapter_inputs('book_env_python(f"numpy-{version}")').env_names
+    assert set(computed) == set(inputs.BOOK_ENVS)  # a computed name could be any of them
+    assert chapter_inputs(CHAPTER).env_names == ()  # the kernel's own environment only
+    with pytest.raises(ValueError, match="unknown"):
+        chapter_inputs('book_env_python("numpy-0.0.1")')
+
+
+def test_the_digest_follows_the_content_of_an_input(tmp_path, monkeypatch):
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    (examples / "one.py").write_text("print(1)\n")
+    (examples / "two.py").write_text("print(2)\n")
+    monkeypatch.setattr(inputs, "EXAMPLES", examples)
+    first = chapter_inputs('run_example("one.py")')
+    before = first.digest()
+    (examples / "two.py").write_text("print(22)\n")
+    assert chapter_inputs('run_example("one.py")').digest() == before  # not an input of this chapter
+    (examples / "one.py").write_text("print(11)\n")
+    assert chapter_inputs('run_example("one.py")').digest() != before
+
+
+def test_the_digest_goes_into_the_first_code_cell_only():
+    text = CHAPTER + "\nprose\n\n```{code-cell} ipython3\nsecond()\n```\n"
+    stamped = with_digest(text, "abc")
+    first_cell, rest = stamped.split("```\n", 1)[0], stamped.split("```\n", 1)[1]
+    assert first_cell.endswith(DIGEST_COMMENT + "abc\n") and DIGEST_COMMENT not in rest
+    with pytest.raises(ValueError):
+        with_digest("no cells here\n", "abc")

@@ -1,0 +1,78 @@
+"""ftbook.quote: NumPy's C code cut from a release's sources, or the build stops."""
+
+import pytest
+
+from ftbook import quote
+
+OLD = """\
+#include "x.h"
+
+static int helper(int a);   /* a prototype, not the definition */
+
+/*NUMPY_API
+ * Repeat.
+ */
+NPY_NO_EXPORT PyObject *
+PyArray_Repeat(PyArrayObject *aop, int axis)
+{
+    PyArray_DIMS(aop)[axis] = total;
+    ret = make(PyArray_DIMS(aop));
+    PyArray_DIMS(aop)[axis] = n;
+    return ret;
+}
+
+static int
+helper(int a)
+{
+    return PyArray_Repeat(NULL, a) != NULL;
+}
+"""
+NEW = OLD.replace("    PyArray_DIMS(aop)[axis] = total;\n    ret = make(PyArray_DIMS(aop));\n"
+                  "    PyArray_DIMS(aop)[axis] = n;\n",
+                  "    npy_intp dims[64];\n    dims[axis] = total;\n    ret = make(dims);\n")
+
+
+@pytest.fixture(autouse=True)
+def fake_sdists(tmp_path, monkeypatch):
+    for version, text in (("1.0", OLD), ("1.1", NEW)):
+        (tmp_path / version / "src").mkdir(parents=True)
+        (tmp_path / version / "src" / "item.c").write_text(text)
+    monkeypatch.setattr(quote, "numpy_sdist", lambda version, log=None: tmp_path / version)
+
+
+def test_a_function_is_cut_from_its_return_type_to_its_closing_brace():
+    repeat = quote.c_function("1.0", "src/item.c", "PyArray_Repeat")
+    assert (repeat.start, repeat.end) == (8, 15)
+    assert repeat.lines[0] == "NPY_NO_EXPORT PyObject *" and repeat.lines[-1] == "}"
+    assert repeat.url == "https://github.com/numpy/numpy/blob/v1.0/src/item.c#L8-L15"
+
+
+def test_the_definition_not_a_prototype_or_a_call():
+    helper = quote.c_function("1.0", "src/item.c", "helper")
+    assert helper.start == 17 and "return PyArray_Repeat" in helper
+
+
+def test_between_narrows_to_marker_lines_and_keeps_line_numbers():
+    window = quote.c_function("1.0", "src/item.c", "PyArray_Repeat").between("= total;", "= n;")
+    assert (window.start, window.end) == (11, 13)
+
+
+# If NumPy's code is not where the chapter says, the build must stop, not quote something else.
+def test_missing_code_is_an_error():
+    with pytest.raises(quote.QuoteError):
+        quote.c_function("1.0", "src/item.c", "PyArray_Nothing")
+    with pytest.raises(quote.QuoteError):
+        quote.c_function("1.0", "src/item.c", "PyArray_Repeat").between("not there", "= n;")
+    with pytest.raises(quote.QuoteError):
+        quote.source_lines("1.0", "src/missing.c")
+
+
+def test_the_diff_has_each_releases_real_line_numbers():
+    old = quote.c_function("1.0", "src/item.c", "PyArray_Repeat")
+    new = quote.c_function("1.1", "src/item.c", "PyArray_Repeat")
+    diff = quote.diff_lines(old, new)
+    assert diff[0] == "--- NumPy 1.0: src/item.c" and diff[2].startswith("@@ -8,")
+    assert "-    PyArray_DIMS(aop)[axis] = n;" in diff and "+    dims[axis] = total;" in diff
+    with pytest.raises(quote.QuoteError):  # nothing changed in this function
+        quote.diff_lines(quote.c_function("1.0", "src/item.c", "helper"),
+                         quote.c_function("1.1", "src/item.c", "helper"))
