@@ -11,11 +11,14 @@ import fcntl
 import hashlib
 import os
 import shutil
+import tarfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from ftbook import ProvisionError
 
 CACHE_ENV_VAR = "FTBOOK_CACHE"
 
@@ -98,3 +101,14 @@ def download_verified(url: str, target: Path, sha256: str, *, timeout: float) ->
         partial.unlink()
         raise DownloadError(f"sha256 {actual} does not match the pinned {sha256}")
     os.replace(partial, target)
+
+def safe_extract(tar: tarfile.TarFile, into: Path) -> None:
+    """Unpack refusing absolute paths, ``..``, links and devices (the "data" filter where there is one)."""
+    if hasattr(tarfile, "data_filter"):  # 3.12, and 3.9.17+/3.10.12+/3.11.4+
+        tar.extractall(into, filter="data")
+        return
+    for member in tar.getmembers():
+        unsafe = member.name.startswith("/") or ".." in Path(member.name).parts
+        if unsafe or not (member.isfile() or member.isdir()):
+            raise ProvisionError(f"refusing to unpack {member.name!r} from {tar.name}")
+    tar.extractall(into)

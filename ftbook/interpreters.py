@@ -36,7 +36,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ftbook import ProvisionError
-from ftbook.cache import DownloadError, cache_dir, download_verified, exclusive, format_seconds, sha256_of
+from ftbook.cache import (
+    DownloadError,
+    cache_dir,
+    download_verified,
+    exclusive,
+    format_seconds,
+    safe_extract,
+    sha256_of,
+)
 
 Log = Callable[[str], None]
 
@@ -420,7 +428,7 @@ def build(
     with tempfile.TemporaryDirectory(prefix=f"{spec.install_name}-", dir=cache_dir("tmp")) as work:
         work_dir = Path(work)
         with tarfile.open(tarball) as archive:
-            archive.extractall(work_dir, filter="data")
+            safe_extract(archive, work_dir)
         source = next(p for p in work_dir.iterdir() if p.is_dir())
         stage = work_dir / "stage"
         steps = [

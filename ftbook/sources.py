@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from ftbook import ProvisionError
-from ftbook.cache import DownloadError, cache_dir, download_verified, exclusive, sha256_of
+from ftbook.cache import DownloadError, cache_dir, download_verified, exclusive, safe_extract, sha256_of
 from ftbook.interpreters import Log
 
 PYPI_JSON = "https://pypi.org/pypi/{project}/{version}/json"
@@ -105,7 +105,7 @@ def numpy_sdist(version: str, *, log: Log = print) -> Path:
         staging = Path(tempfile.mkdtemp(prefix=f"numpy-{version}.", dir=target.parent))
         try:
             with tarfile.open(archive) as tar:
-                _safe_extract(tar, staging)
+                safe_extract(tar, staging)
             (top,) = staging.iterdir()  # numpy-2.2.2/
             (top / COMPLETE).write_text(json.dumps({**info, "verified_sha256": pinned}, indent=1))
             if target.exists():
@@ -115,18 +115,6 @@ def numpy_sdist(version: str, *, log: Log = print) -> Path:
             shutil.rmtree(staging, ignore_errors=True)
         log(f"==> NumPy {version} sources in {target}")
     return target
-
-
-def _safe_extract(tar: tarfile.TarFile, into: Path) -> None:
-    """Unpack refusing absolute paths, ``..``, links and devices (the "data" filter where there is one)."""
-    if hasattr(tarfile, "data_filter"):  # 3.12, and 3.9.17+/3.10.12+/3.11.4+
-        tar.extractall(into, filter="data")
-        return
-    for member in tar.getmembers():
-        unsafe = member.name.startswith("/") or ".." in Path(member.name).parts
-        if unsafe or not (member.isfile() or member.isdir()):
-            raise ProvisionError(f"refusing to unpack {member.name!r} from {tar.name}")
-    tar.extractall(into)
 
 
 def sdist_record(version: str) -> dict:
