@@ -36,8 +36,16 @@ TIMEOUT = 60  # seconds per request
 # SHA-256 of numpy-<version>.tar.gz as PyPI lists it. Pinned so that a
 # changed file is an error, not a silently different chapter.
 NUMPY_SDISTS = {
+    "2.2.1": "45681fd7128c8ad1c379f0ca0776a8b0c6583d2f69889ddac01559dfe4390918",
     "2.2.2": "ed6906f61834d687738d25988ae117683705636936cc605be0bb208b23df4d8f",
     "2.2.3": "dbdc15f0c81611925f382dfa97b3bd0bc2c1ce19d4fe50482cb0ddc12ba30020",
+    # The family chapter's before/after pairs (the releases that bracket each fix).
+    "2.2.4": "9ba03692a45d3eef66559efe1d1096c4b9b75c0986b5dff5530c378fb8331d4f",
+    "2.2.5": "a9c0d994680cd991b1cb772e8b297340085466a6fe964bc9d4e80f5e2f43c291",
+    "2.2.6": "e29554e2bef54a90aa5cc07da6ce955accb83f21ab5de01a62c8478897b264fd",
+    "2.3.0": "581f87f9e9e9db2cba2141400e160e9dd644ee248788d6f90636eeb8fd9260a6",
+    "2.4.1": "a1ceafc5042451a858231588a104093474c6a5c57dcc724841f5c888d237d690",
+    "2.4.2": "659a6107e31a83c4e33f763942275fd278b21d095094044eb35569e86a21ddae",
     # The current release when this was written: the setters as they are today.
     "2.5.5": "5cddc243c75114ba845f01b1f87aca1572dbf7b6c2d88636ed3e1d2bccd7f1bf",
 }
