@@ -1,3 +1,7 @@
+# /// script
+# requires-python = ">=3.13"
+# dependencies = ["numpy"]
+# ///
 """What a critical section protects, and what it does not, shown on a shared array.
 
 metadata_demo.c's "flip" changes a 1-d array's metadata in place, the way
@@ -23,55 +27,28 @@ stress runs one writer and (threads - 1) readers in a loop, for
 ThreadSanitizer (--sanitize thread) or to count torn reads.
 
 Needs demo_patterns.py and metadata_demo.c in the same folder (the extension
-is compiled on first use). Exit status: 0 every read saw a whole pair, 1 a
-torn pair (or the deadlock) was observed, 2 bad arguments or build failure,
-3 the time limit ran out first; a crash shows as a signal.
+is compiled on first use). Exit status 1 means a torn pair (or the
+deadlock) was observed; 2 also means the extension could not be built.
 
     python critical_sections.py --scenario unlocked-reader --json
     python critical_sections.py --scenario stress --writer cs --reader unlocked
 """
 
 import gc
-import json
-import os
 import sys
 import threading
 import time
-from pathlib import Path
 
-# Found next to this file even under `python -I` (which leaves the script's folder off sys.path).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy as np  # noqa: E402
-from demo_patterns import BuildError, Parser, load_extension, positive_float, positive_int  # noqa: E402
+import numpy as np
+
+from demo_patterns import BuildError, load_extension
+from thread_harness import finish, parser, run_threaded
 
 LENGTH = 8  # items of the shared int64 array: the whole pair is (8, 8) or (4, 16)
-FORCED = ["locked-reader", "unlocked-reader", "blocking-callback", "nested",
-          "reentrant-callback", "mutex-callback"]
+SCENARIOS = ["locked-reader", "unlocked-reader", "blocking-callback", "nested", "reentrant-callback",
+             "mutex-callback", "stress"]
 LINGER = 0.02  # seconds the writer keeps its lock after the reader has arrived
-
-
-def parse_args(argv=None):
-    parser = Parser(description=__doc__.split("\n\n")[0], epilog="Exit 0: clean; 1: torn pair or "
-                    "deadlock observed; 2: bad arguments or build failure; 3: time limit.")
-    parser.add_argument("--scenario", choices=[*FORCED, "stress"], default="locked-reader",
-                        help="which interleaving to run (default locked-reader, the safe one)")
-    parser.add_argument("--writer", choices=["cs", "mutex"], default="cs",
-                        help="stress: the writer's lock (default cs)")
-    parser.add_argument("--reader", choices=["cs", "mutex", "unlocked"], default="cs",
-                        help="stress: the readers' lock (default cs)")
-    parser.add_argument("--threads", type=positive_int, default=2,
-                        help="stress: 1 writer + readers, at least 2 (default 2)")
-    parser.add_argument("--iterations", type=positive_int, default=20000,
-                        help="stress: flips by the writer (default 20000)")
-    parser.add_argument("--timeout", type=positive_float, default=30.0,
-                        help="give up after this many seconds (default 30; compiling not included)")
-    parser.add_argument("--sanitize", choices=["thread"], default=None,
-                        help="use the -fsanitize=thread build (for a ThreadSanitizer CPython)")
-    parser.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
-    args = parser.parse_args(argv)
-    if args.scenario == "stress" and args.threads < 2:
-        parser.error(f"argument --threads: stress needs at least 2 threads, not {args.threads}")
-    return args
+DEADLOCK_WAIT = 2.0  # seconds after which a thread waiting for its own lock counts as deadlocked
 
 
 def whole(pair):
@@ -79,84 +56,87 @@ def whole(pair):
     return pair[0] * pair[1] == LENGTH * 8
 
 
-def run_threads(timeout, *functions):
-    pool = [threading.Thread(target=f, name=f.__name__, daemon=True) for f in functions]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout)
-    return not any(thread.is_alive() for thread in pool)
+def scenarios(demo, shared, other, seen):
+    """{scenario: its threads}. The demo's stage counter orders them (see the C file)."""
+
+    def reached(run, stage):  # wait for another thread's stage; give up when the run ends
+        while run.running():
+            if demo.wait_stage(stage, 0.05):
+                return True
+        return False
+
+    def spinning_writer(run):  # flips shared, spinning inside its lock until the reader has arrived
+        demo.flip_cs(shared, announce=1, until=2, linger=LINGER)
+
+    def unlocked_reader(run):
+        if reached(run, 1):
+            seen["pair"] = demo.read_unlocked(shared)
+        demo.set_stage(2)
+
+    def locked_reader(run):
+        arrived = reached(run, 1)
+        demo.set_stage(2)  # the writer still holds the section for LINGER seconds
+        if arrived:
+            started = time.perf_counter()
+            seen["pair"] = demo.read_cs(shared)
+            seen["reader_waited_ms"] = round((time.perf_counter() - started) * 1e3, 2)
+
+    opened, read = threading.Event(), threading.Event()
+
+    def blocking_writer(run):  # the callback waits on an Event: the thread detaches, its section is suspended
+        demo.flip_cs(shared, callback=lambda: (opened.set(), run.wait_for(read)))
+
+    def locked_reader_when_opened(run):
+        if run.wait_for(opened):
+            seen["pair"] = demo.read_cs(shared)
+        read.set()
+
+    def holder(run):  # holds other's critical section until the reader is done (stage 3)
+        demo.hold_cs(other, 1, 3)
+
+    def nesting_writer(run):  # inside shared's section, blocks on other's
+        if reached(run, 1):
+            demo.flip_nested(shared, other, announce=2)
+
+    def reader_of_nested(run):
+        if reached(run, 2):
+            seen["pair"] = demo.read_cs(shared)
+        demo.set_stage(3)
+
+    def reentrant_writer(run):  # one thread: the callback reads the array being flipped
+        demo.flip_cs(shared, callback=lambda: seen.setdefault("pair", demo.read_cs(shared)))
+
+    def mutex_writer(run):  # waits for its own PyMutex: never returns
+        demo.flip_mutex(shared, callback=lambda: seen.setdefault("pair", demo.read_mutex(shared)))
+
+    return {
+        "locked-reader": [locked_reader, spinning_writer],
+        "unlocked-reader": [unlocked_reader, spinning_writer],
+        "blocking-callback": [locked_reader_when_opened, blocking_writer],
+        "nested": [holder, nesting_writer, reader_of_nested],
+        "reentrant-callback": [reentrant_writer],
+        "mutex-callback": [mutex_writer],
+    }
 
 
 def forced(demo, scenario, timeout):
-    """One interleaving; returns what the reader saw. Stages order the threads (see the C file)."""
-    shared, other = np.arange(LENGTH), np.arange(4)
-    seen = {}
+    """One interleaving: the run, whether it went wrong (a torn pair, a deadlock), what the reader saw."""
+    shared, other, seen = np.arange(LENGTH), np.arange(4), {}
     demo.set_stage(0)
-
-    def writer():  # flips shared, spinning inside its lock until the reader has arrived (stage 2)
-        demo.flip_cs(shared, announce=1, until=2, linger=LINGER)
-
-    if scenario == "unlocked-reader":
-        def reader():
-            demo.wait_stage(1, timeout)
-            seen["pair"] = demo.read_unlocked(shared)
-            demo.set_stage(2)
-        threads = [reader, writer]
-    elif scenario == "locked-reader":
-        def reader():
-            demo.wait_stage(1, timeout)
-            demo.set_stage(2)  # the writer still holds the section for LINGER seconds
-            started = time.perf_counter()
-            seen["pair"] = demo.read_cs(shared)
-            seen["waited_ms"] = round((time.perf_counter() - started) * 1e3, 2)
-        threads = [reader, writer]
-    elif scenario == "blocking-callback":
-        opened, read = threading.Event(), threading.Event()
-
-        def callback():  # runs inside the writer's critical section, between the writes
-            opened.set()
-            read.wait(timeout)  # blocks: the thread detaches and its critical section is suspended
-
-        def writer():  # noqa: F811 - this scenario's writer holds its window with a callback
-            demo.flip_cs(shared, callback=callback)
-
-        def reader():
-            opened.wait(timeout)
-            seen["pair"] = demo.read_cs(shared)
-            read.set()
-        threads = [reader, writer]
-    elif scenario == "nested":
-        def holder():  # holds other's critical section until the reader is done (stage 3)
-            seen["holder_released"] = demo.hold_cs(other, 1, 3)
-
-        def writer():  # noqa: F811
-            demo.wait_stage(1, timeout)
-            demo.flip_nested(shared, other, announce=2)  # blocks on other, inside shared's section
-
-        def reader():
-            demo.wait_stage(2, timeout)
-            seen["pair"] = demo.read_cs(shared)
-            demo.set_stage(3)
-        threads = [holder, writer, reader]
-    elif scenario == "reentrant-callback":
-        def writer():  # noqa: F811 - one thread: the callback reads the array being flipped
-            demo.flip_cs(shared, callback=lambda: seen.setdefault("pair", demo.read_cs(shared)))
-        threads = [writer]
-    else:  # mutex-callback
-        def writer():  # noqa: F811 - waits for its own PyMutex: never returns
-            demo.flip_mutex(shared, callback=lambda: seen.setdefault("pair", demo.read_mutex(shared)))
-        threads = [writer]
-        timeout = min(timeout, 2.0)  # a deadlock needs no long wait to be recognised
-
-    finished = run_threads(timeout, *threads)
-    result = {"reader_saw": list(seen["pair"]) if "pair" in seen else None,
-              "finished": finished, "deadlocked": scenario == "mutex-callback" and not finished}
-    if "waited_ms" in seen:
-        result["reader_waited_ms"] = seen["waited_ms"]
-    if finished:
-        result["final_pair"] = list(demo.read_unlocked(shared))
-    return result
+    deadlock_possible = scenario == "mutex-callback"
+    run = run_threaded(scenarios(demo, shared, other, seen)[scenario],
+                       timeout=min(timeout, DEADLOCK_WAIT) if deadlock_possible else timeout,
+                       grace=0 if deadlock_possible else 5.0)
+    deadlocked = deadlock_possible and bool(run.stuck)
+    if deadlocked:
+        run.deadline_hit = False  # a thread waiting for itself is this scenario's result, not a time-out
+    saw = list(seen["pair"]) if "pair" in seen else None
+    fields = {"reader_saw": saw, "deadlocked": deadlocked}
+    if "reader_waited_ms" in seen:
+        fields["reader_waited_ms"] = seen["reader_waited_ms"]
+    if not run.stuck:
+        fields["final_pair"] = list(demo.read_unlocked(shared))
+    return run, deadlocked or (saw is not None and not whole(saw)), fields
 
 
 def stress(demo, writer_lock, reader_lock, threads, iterations, timeout):
@@ -164,86 +144,67 @@ def stress(demo, writer_lock, reader_lock, threads, iterations, timeout):
     shared = np.arange(LENGTH)
     flip = {"cs": demo.flip_cs, "mutex": demo.flip_mutex}[writer_lock]
     read = {"cs": demo.read_cs, "mutex": demo.read_mutex, "unlocked": demo.read_unlocked}[reader_lock]
-    start = threading.Barrier(threads)
-    writer_done = threading.Event()
-    deadline = time.monotonic() + timeout
-    counts = {"flips": 0, "reads": 0, "torn_reads": 0}
-    torn = [0] * (threads - 1)
-    reads = [0] * (threads - 1)
+    flips, counts = [0], [{"reads": 0, "torn_reads": 0} for _ in range(threads - 1)]
 
-    def writer():
-        start.wait()
+    def writer(run):
         for _ in range(iterations):
-            if time.monotonic() > deadline:
-                break
+            if not run.running():
+                return
             flip(shared)
-            counts["flips"] += 1
-        writer_done.set()
+            flips[0] += 1
+        run.stop()  # done: release the readers
 
-    def reader(index):
-        start.wait()
-        while not writer_done.is_set():
-            if not whole(read(shared)):
-                torn[index] += 1
-            reads[index] += 1
+    def reader(mine):
+        def loop(run):
+            while run.running():
+                if not whole(read(shared)):
+                    mine["torn_reads"] += 1
+                mine["reads"] += 1
+        return loop
 
-    finished = run_threads(timeout + 5, writer, *[lambda i=i: reader(i) for i in range(threads - 1)])
-    counts.update(reads=sum(reads), torn_reads=sum(torn), finished=finished,
-                  timed_out=counts["flips"] < iterations)
-    return counts
+    run = run_threaded([writer, *map(reader, counts)], timeout=timeout)
+    totals = {key: sum(c[key] for c in counts) for key in ("reads", "torn_reads")}
+    return run, totals["torn_reads"] > 0, {"flips": flips[0], **totals}
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    made = parser(__doc__, threads=2, iterations=20000, timeout=30.0,
+                  meaning={"threads": "stress: 1 writer + readers, at least 2",
+                           "iterations": "stress: flips by the writer"})
+    made.add_argument("--scenario", choices=SCENARIOS, default="locked-reader",
+                      help="which interleaving to run (default locked-reader, the safe one)")
+    made.add_argument("--writer", choices=["cs", "mutex"], default="cs",
+                      help="stress: the writer's lock (default cs)")
+    made.add_argument("--reader", choices=["cs", "mutex", "unlocked"], default="cs",
+                      help="stress: the readers' lock (default cs)")
+    made.add_argument("--sanitize", choices=["thread"], default=None,
+                      help="use the -fsanitize=thread build (for a ThreadSanitizer CPython)")
+    args = made.parse_args(argv)
+    if args.scenario == "stress" and args.threads < 2:
+        made.error(f"argument --threads: stress needs at least 2 threads, not {args.threads}")
     try:
         demo = load_extension(args.sanitize)
-    except BuildError as exc:
-        print(f"{Path(sys.argv[0]).name}: error: {exc}", file=sys.stderr)
-        return 2
-    summary = {
-        "example": "critical_sections",
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        # checked after loading the extension: its Py_mod_gil slot must keep the GIL off
-        "gil_enabled": sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True,
-        "scenario": args.scenario,
-        "sanitize": args.sanitize,
-    }
-    started = time.monotonic()
+    except BuildError as error:
+        made.error(str(error))
+
     if args.scenario == "stress":
-        summary.update(writer=args.writer, reader=args.reader, threads=args.threads,
-                       iterations=args.iterations)
-        summary.update(stress(demo, args.writer, args.reader, args.threads, args.iterations, args.timeout))
-        summary["race_observed"] = summary["torn_reads"] > 0
+        run, race, fields = stress(demo, args.writer, args.reader, args.threads, args.iterations,
+                                   args.timeout)
+        fields.update(writer=args.writer, reader=args.reader)
+        text = (f"{fields['flips']} flips ({args.writer}) against {fields['reads']} reads ({args.reader}) "
+                f"on {args.threads} threads: {fields['torn_reads']} torn pairs")
     else:
         # A forced writer spins while holding a lock; a stop-the-world pause (the cyclic GC
         # starts one) would wait for it and stall the demo until the spin times out.
         gc.disable()
-        summary.update(forced(demo, args.scenario, args.timeout))
-        saw = summary["reader_saw"]
-        summary["race_observed"] = summary["deadlocked"] or (saw is not None and not whole(saw))
-        summary["timed_out"] = not summary["finished"] and not summary["deadlocked"]
-    summary["seconds"] = round(time.monotonic() - started, 3)
-    if args.json:
-        print(json.dumps(summary), flush=True)
-    elif args.scenario == "stress":
-        print(f"{summary['flips']} flips ({args.writer}) against {summary['reads']} reads ({args.reader}) "
-              f"on {args.threads} threads: {summary['torn_reads']} torn pairs "
-              f"(GIL {'on' if summary['gil_enabled'] else 'off'})")
-    elif summary["deadlocked"]:
-        print(f"{args.scenario}: the writer is still waiting for its own lock: deadlock")
-    else:
-        saw = summary["reader_saw"]
-        print(f"{args.scenario}: the reader saw (dims[0], strides[0]) = {tuple(saw)}: "
-              + ("whole" if whole(saw) else "TORN"))
-    if summary["race_observed"]:
-        # A deadlocked thread cannot be joined; leave without waiting for it.
-        if summary.get("deadlocked"):
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(1)
-        return 1
-    return 3 if summary.get("timed_out") else 0
+        run, race, fields = forced(demo, args.scenario, args.timeout)
+        saw = fields["reader_saw"]
+        verdict = ("the writer is still waiting for its own lock: deadlock" if fields["deadlocked"]
+                   else f"the reader saw (dims[0], strides[0]) = {saw}: "
+                   + ("nothing" if saw is None else "whole" if whole(saw) else "TORN"))
+        text = f"{args.scenario}: {verdict}"
+    return finish(args, run, example="critical_sections", race_observed=race, text=text,
+                  scenario=args.scenario, sanitize=args.sanitize, **fields)
 
 
 if __name__ == "__main__":

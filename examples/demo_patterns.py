@@ -1,3 +1,7 @@
+# /// script
+# requires-python = ">=3.13"
+# dependencies = ["numpy"]
+# ///
 """Mutate-restore versus copy-modify of array metadata, shown with a small C extension.
 
 metadata_demo.c (next to this script) rebuilds the shape of NumPy's
@@ -5,9 +9,9 @@ PyArray_Repeat before and after the fix for numpy/numpy#28197: the pre-fix
 code wrote the result's length into the *input* array's dims, allocated the
 result, and wrote the old length back ("mutate-restore"); the fix edits a
 local copy of the dims ("copy-modify"). The script compiles the extension on
-first use with the running interpreter's headers and NumPy's, then runs one
-of two experiments on a shared C-contiguous (4, 3) array, repeated 5 times
-along axis 0:
+first use with the running interpreter's headers and NumPy's (it needs a C
+compiler), then runs one of two experiments on a shared C-contiguous (4, 3)
+array, repeated 5 times along axis 0:
 
   forced  A "caller" thread calls the demo function with a callback that runs
           inside the window (after the write, before the restore) and waits
@@ -20,17 +24,13 @@ along axis 0:
 critical_sections.py and metadata_bench.py use the extension's other
 functions (in-place metadata changes under a critical section or a PyMutex)
 through load_extension() below: keep this script, metadata_demo.c and them
-in one folder.
-
-Exit status: 0 nothing wrong was seen, 1 a race was observed, 2 bad arguments
-or the extension could not be built or loaded, 3 the time limit ran out first;
-a crash kills the process with a signal (SIGSEGV, SIGABRT).
+in one folder. Exit status 2 also means the extension could not be built
+or loaded.
 
     python demo_patterns.py --pattern mutate-restore --json
     python demo_patterns.py --pattern mutate-restore --mode stress --threads 4
 """
 
-import argparse
 import hashlib
 import importlib.util
 import json
@@ -45,64 +45,13 @@ from pathlib import Path
 
 import numpy as np
 
+from thread_harness import finish, parser, run_threaded
+
 SOURCE = Path(__file__).resolve().with_name("metadata_demo.c")
 MODULE = "metadata_demo"
 FUNCTIONS = {"mutate-restore": "repeat_mutate_restore", "copy-modify": "repeat_copy_modify"}
 ROWS, COLS, REPEATS, AXIS = 4, 3, 5, 0
 COMPILE_TIMEOUT = 300  # seconds; a TSAN build of this one file takes a few
-
-
-# Argument checks that exit 2 with one line. Repeated on purpose in each
-# single-file example, so that any one of them runs alone when copied.
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
-    return value
-
-
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
-    return value
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2: no usage dump for a typo
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def parse_args(argv=None):
-    parser = Parser(description=__doc__.split("\n\n")[0], epilog="Exit 0: clean; 1: race observed; "
-                    "2: bad arguments or build failure; 3: time limit; killed by a signal: crashed.")
-    parser.add_argument("--pattern", choices=sorted(FUNCTIONS), default="copy-modify",
-                        help="which demo function to call (default copy-modify, the safe one)")
-    parser.add_argument("--mode", choices=["forced", "stress"], default="forced",
-                        help="forced: one deterministic interleaving; stress: many threads in a loop "
-                        "(default forced)")
-    parser.add_argument("--threads", type=positive_int, default=2,
-                        help="stress mode: worker threads, at least 2 (default 2)")
-    parser.add_argument("--iterations", type=positive_int, default=20000,
-                        help="stress mode: calls per thread (default 20000)")
-    parser.add_argument("--timeout", type=positive_float, default=60.0,
-                        help="give up after this many seconds (default 60; compiling not included)")
-    parser.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
-    parser.add_argument("--build-dir", type=Path, default=None,
-                        help="where to build and load the extension (default: a per-user cache folder)")
-    parser.add_argument("--sanitize", choices=["thread"], default=None,
-                        help="build with -fsanitize=thread (needs a --with-thread-sanitizer CPython)")
-    parser.add_argument("--build-only", action="store_true", help="build the extension, print its path, exit")
-    args = parser.parse_args(argv)
-    if args.mode == "stress" and args.threads < 2:
-        parser.error(f"argument --threads: stress mode needs at least 2 threads, not {args.threads}")
-    return args
 
 
 # ---------------------------------------------------------------- building
@@ -212,6 +161,12 @@ def load(path, sanitize):
 # ---------------------------------------------------------------- experiments
 
 
+def what_is_wrong(result, expected):
+    """None for a correct result, else the count it goes into: "wrong_shapes" or "wrong_values"."""
+    if result.shape != expected.shape:
+        return "wrong_shapes"
+    return None if np.array_equal(result, expected) else "wrong_values"
+
 def forced(function, pattern, timeout):
     """One caller, one reader, the reader looking while the caller is inside the window."""
     shared = np.arange(ROWS * COLS).reshape(ROWS, COLS)  # C-contiguous: the case that raced
@@ -220,54 +175,41 @@ def forced(function, pattern, timeout):
     window_open, reader_done = threading.Event(), threading.Event()
     events, seen = [], {}
 
-    def record(text):
-        events.append((time.perf_counter_ns(), threading.current_thread().name, text))
+    def record(thread, text):
+        events.append((time.perf_counter_ns(), thread, text))
 
-    def callback():  # runs inside the C function, between "write" and "restore"
-        record(f"dims[{AXIS}] = {total} written" if pattern == "mutate-restore"
-               else f"local dims[{AXIS}] = {total}")
-        window_open.set()
-        if not reader_done.wait(timeout):
-            record("gave up waiting for the reader")
+    def caller(run):
+        def callback():  # runs inside the C function, between "write" and "restore"
+            record("caller", f"dims[{AXIS}] = {total} written" if pattern == "mutate-restore"
+                   else f"local dims[{AXIS}] = {total}")
+            window_open.set()
+            if not run.wait_for(reader_done):
+                record("caller", "gave up waiting for the reader")
 
-    def caller():
-        record("call enters")
-        try:
-            result = function(shared, REPEATS, axis=AXIS, callback=callback)
-        except Exception as exc:  # reported in the summary, not a traceback on a thread
-            record(f"raises {type(exc).__name__}: {exc}")
-            return
-        seen["result_ok"] = result.shape == expected.shape and np.array_equal(result, expected)
-        seen["result_shape"] = result.shape
-        record(f"dims[{AXIS}] = {n} restored, returns shape {result.shape}" if pattern == "mutate-restore"
-               else f"returns shape {result.shape}")
+        record("caller", "call enters")
+        result = function(shared, REPEATS, axis=AXIS, callback=callback)
+        seen["result_ok"] = what_is_wrong(result, expected) is None
+        seen["result_shape"] = list(result.shape)
+        record("caller", f"dims[{AXIS}] = {n} restored, returns shape {result.shape}"
+               if pattern == "mutate-restore" else f"returns shape {result.shape}")
 
-    def reader():
-        record("waits for the window")
-        if not window_open.wait(timeout):
-            record("gave up waiting for the window")
-            return
-        seen["reader_saw"] = shared.shape
-        record(f"reads shape -> {seen['reader_saw']}")
-        reader_done.set()
+    def reader(run):
+        record("reader", "waits for the window")
+        if run.wait_for(window_open):
+            seen["reader_saw"] = list(shared.shape)
+            record("reader", f"reads shape -> {shared.shape}")
+            reader_done.set()
+        else:
+            record("reader", "gave up waiting for the window")
 
-    started = time.monotonic()
-    deadline = started + timeout
-    pool = [threading.Thread(target=reader, name="reader", daemon=True),
-            threading.Thread(target=caller, name="caller", daemon=True)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(max(0.0, deadline - time.monotonic()) + 5)
-    first = min(t for t, _, _ in events)
-    return {
+    run = run_threaded([reader, caller], timeout=timeout)
+    first = min((t for t, _, _ in events), default=0)
+    return run, {
         "expected_shape": [ROWS, COLS],
-        "reader_saw": list(seen["reader_saw"]) if "reader_saw" in seen else None,
-        "result_shape": list(seen["result_shape"]) if "result_shape" in seen else None,
+        "reader_saw": seen.get("reader_saw"),
+        "result_shape": seen.get("result_shape"),
         "result_ok": seen.get("result_ok", False),
         "final_shape": list(shared.shape),
-        "seconds": round(time.monotonic() - started, 3),
-        "timed_out": "reader_saw" not in seen or any(t.is_alive() for t in pool),
         "events": [{"t_ns": t - first, "thread": name, "event": text} for t, name, text in sorted(events)],
     }
 
@@ -279,104 +221,79 @@ def stress(function, threads, iterations, timeout):
     # Fill NumPy's ufunc dispatch cache before the threads start: filling it
     # concurrently is NumPy's business and only adds ThreadSanitizer noise.
     np.array_equal(expected, expected)
-    start = threading.Barrier(threads)
-    deadline = time.monotonic() + timeout
     counts = [{"calls": 0, "wrong_shapes": 0, "wrong_values": 0, "errors": 0} for _ in range(threads)]
 
     def worker(mine):
-        try:
-            start.wait(timeout)  # all threads call the function together
-        except threading.BrokenBarrierError:
-            return
-        for _ in range(iterations):
-            if time.monotonic() > deadline:
-                return
-            mine["calls"] += 1
-            try:
-                result = function(shared, REPEATS, axis=AXIS)
-            except Exception:  # e.g. MemoryError once a wrong length stuck and grew
-                mine["errors"] += 1
-                continue
-            if result.shape != expected.shape:
-                mine["wrong_shapes"] += 1
-            elif not np.array_equal(result, expected):
-                mine["wrong_values"] += 1
+        def loop(run):
+            for _ in range(iterations):
+                if not run.running():
+                    return
+                mine["calls"] += 1
+                try:
+                    wrong = what_is_wrong(function(shared, REPEATS, axis=AXIS), expected)
+                except Exception:  # the race's damage (a MemoryError once a wrong length stuck): counted
+                    wrong = "errors"
+                if wrong:
+                    mine[wrong] += 1
+        return loop
 
-    pool = [threading.Thread(target=worker, args=(c,), name=f"worker-{i}", daemon=True)
-            for i, c in enumerate(counts)]
-    started = time.monotonic()
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(max(0.0, deadline - time.monotonic()) + 5)
+    run = run_threaded([worker(mine) for mine in counts], timeout=timeout)
     totals = {key: sum(c[key] for c in counts) for key in counts[0]}
     totals["final_shape"] = list(shared.shape)  # a restore racing a write can leave it wrong for good
-    totals["seconds"] = round(time.monotonic() - started, 3)
-    totals["timed_out"] = totals["calls"] < threads * iterations
-    return totals
+    return run, totals
 
 
 # ---------------------------------------------------------------- main
 
 
-def print_forced(summary):
-    for event in summary["events"]:
-        print(f"{event['t_ns'] / 1e6:10.3f} ms  {event['thread']:<7} {event['event']}")
-    saw = summary["reader_saw"]
+def describe(pattern, mode, fields):
+    if mode == "stress":
+        return (f"{fields['calls']} calls of {FUNCTIONS[pattern]}: {fields['wrong_shapes']} wrong shapes, "
+                f"{fields['wrong_values']} wrong values, {fields['errors']} errors, "
+                f"shared array left with shape {tuple(fields['final_shape'])}")
+    timeline = [f"{e['t_ns'] / 1e6:10.3f} ms  {e['thread']:<7} {e['event']}" for e in fields["events"]]
+    saw = fields["reader_saw"]
     verdict = ("the reader never looked" if saw is None
-               else f"the reader saw shape {tuple(saw)} of a {(ROWS, COLS)} array: "
-               + ("race observed" if summary["race_observed"] else "no race"))
-    print(f"{summary['pattern']}: {verdict} (NumPy {summary['numpy']}, "
-          f"GIL {'on' if summary['gil_enabled'] else 'off'})")
-
-
-def print_stress(summary):
-    gil = "on" if summary["gil_enabled"] else "off"
-    print(f"{summary['calls']} calls of {FUNCTIONS[summary['pattern']]} on {summary['threads']} threads in "
-          f"{summary['seconds']} s (NumPy {summary['numpy']}, GIL {gil}): "
-          f"{summary['wrong_shapes']} wrong shapes, {summary['wrong_values']} wrong values, "
-          f"{summary['errors']} errors, shared array left with shape {tuple(summary['final_shape'])}")
+               else f"the reader saw shape {tuple(saw)} of a {(ROWS, COLS)} array")
+    return "\n".join([*timeline, f"{pattern}: {verdict}"])
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    prog = Path(sys.argv[0]).name
+    made = parser(__doc__, threads=2, iterations=20000, timeout=60.0,
+                  meaning={"threads": "stress: worker threads, at least 2",
+                           "iterations": "stress: calls per thread"})
+    made.add_argument("--pattern", choices=sorted(FUNCTIONS), default="copy-modify",
+                      help="which demo function to call (default copy-modify, the safe one)")
+    made.add_argument("--mode", choices=["forced", "stress"], default="forced",
+                      help="forced: one deterministic interleaving; stress: many threads in a loop "
+                      "(default forced)")
+    made.add_argument("--build-dir", type=Path, default=None,
+                      help="where to build and load the extension (default: a per-user cache folder)")
+    made.add_argument("--sanitize", choices=["thread"], default=None,
+                      help="build with -fsanitize=thread (needs a --with-thread-sanitizer CPython)")
+    made.add_argument("--build-only", action="store_true", help="build the extension, print its path, exit")
+    args = made.parse_args(argv)
+    if args.mode == "stress" and args.threads < 2:
+        made.error(f"argument --threads: stress mode needs at least 2 threads, not {args.threads}")
     try:
         path = build(args.build_dir or default_build_dir(args.sanitize), args.sanitize)
         if args.build_only:
             print(path)
             return 0
         function = getattr(load(path, args.sanitize), FUNCTIONS[args.pattern])
-    except BuildError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    summary = {
-        "example": "demo_patterns",
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        # checked after loading the extension: its Py_mod_gil slot must keep the GIL off
-        "gil_enabled": sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True,
-        "pattern": args.pattern,
-        "mode": args.mode,
-        "sanitize": args.sanitize,
-    }
+    except BuildError as error:
+        made.error(str(error))
+
     if args.mode == "forced":
-        summary.update(forced(function, args.pattern, args.timeout))
-        summary["race_observed"] = summary["reader_saw"] not in (None, [ROWS, COLS])
+        run, fields = forced(function, args.pattern, args.timeout)
+        race = fields["reader_saw"] not in (None, [ROWS, COLS])
     else:
-        summary.update(threads=args.threads, iterations=args.iterations)
-        summary.update(stress(function, args.threads, args.iterations, args.timeout))
-        summary["race_observed"] = (summary["wrong_shapes"] + summary["wrong_values"] + summary["errors"] > 0
-                                    or summary["final_shape"] != [ROWS, COLS])
-    if args.json:
-        print(json.dumps(summary), flush=True)
-    elif args.mode == "forced":
-        print_forced(summary)
-    else:
-        print_stress(summary)
-    if summary["race_observed"]:
-        return 1
-    return 3 if summary["timed_out"] else 0
+        run, fields = stress(function, args.threads, args.iterations, args.timeout)
+        wrong = fields["wrong_shapes"] + fields["wrong_values"] + fields["errors"]
+        race = wrong > 0 or fields["final_shape"] != [ROWS, COLS]
+    return finish(args, run, example="demo_patterns", race_observed=race,
+                  text=describe(args.pattern, args.mode, fields),
+                  pattern=args.pattern, mode=args.mode, sanitize=args.sanitize, **fields)
 
 
 if __name__ == "__main__":

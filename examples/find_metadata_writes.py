@@ -1,3 +1,7 @@
+# /// script
+# requires-python = ">=3.13"
+# dependencies = []
+# ///
 """Find writes through NumPy array metadata pointers in C sources.
 
 PyArray_DIMS(a), PyArray_SHAPE(a) and PyArray_STRIDES(a) return pointers
@@ -22,19 +26,20 @@ no pointer passed to another function, and reads both branches of an #if.
 It cannot know whether the array written to is still private to the function
 (a freshly created result) or shared (an argument); that is for the reader.
 
-Exit status: 0 scanned (findings or not), 1 findings and --exit-code given,
-2 bad arguments or unreadable input, 3 the time limit ran out first.
+Exit status: 0 scanned (findings or not); 1 findings and --exit-code given,
+or two passes (--iterations) disagreed; 2 bad arguments or a path that is
+not there; 3 the time limit ran out first; 4 a scanning thread raised.
 
     python find_metadata_writes.py numpy-2.2.2/numpy/_core/src --json
 """
 
-import argparse
-import json
 import re
 import sys
 import threading
 import time
 from pathlib import Path
+
+from thread_harness import EXIT_OK, EXIT_RACE, Run, finish, parser, run_threaded
 
 SUFFIXES = (".c", ".h", ".cpp", ".cc", ".cxx", ".hpp", ".c.src", ".h.src", ".cpp.src")
 SOURCES = ("PyArray_DIMS", "PyArray_SHAPE", "PyArray_STRIDES")
@@ -49,51 +54,6 @@ TOKEN = re.compile(r"""
 # a declarator: the start of a statement, an operator, an opening bracket.
 DEREF_AFTER = {None, ";", "{", "}", "(", "[", ",", "=", "return", "?", ":", "!", "&&", "||", *ASSIGN}
 KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "else", "do", "case", "goto"}
-
-
-# Argument checks that exit 2 with one line. Repeated on purpose in each
-# single-file example, so that any one of them runs alone when copied.
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
-    return value
-
-
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
-    return value
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2: no usage dump for a typo
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def parse_args(argv=None):
-    parser = Parser(description=__doc__.split("\n\n")[0],
-                    epilog="Exit 0: scanned; 1: findings with --exit-code; 2: bad arguments or unreadable "
-                    "input; 3: time limit.")
-    parser.add_argument("paths", nargs="*", type=Path,
-                        help="C files or folders to scan (default: the folder this script is in)")
-    parser.add_argument("--threads", type=positive_int, default=1,
-                        help="scan files on this many threads (default 1)")
-    parser.add_argument("--iterations", type=positive_int, default=1,
-                        help="scan everything this many times and check every pass agrees; the summary "
-                        "reports the fastest pass (default 1)")
-    parser.add_argument("--timeout", type=positive_float, default=120.0,
-                        help="give up after this many seconds (default 120)")
-    parser.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
-    parser.add_argument("--exit-code", action="store_true", help="exit 1 if anything was found")
-    return parser.parse_args(argv)
 
 
 # ---------------------------------------------------------------- lexing
@@ -416,14 +376,14 @@ def collect(paths):
     return files
 
 
-def scan_all(files, threads, deadline):
-    """Scan *files* on *threads* threads; returns (findings sorted, finished?)."""
+def scan_all(files, threads, run):
+    """Scan *files* on *threads* threads; returns (findings in file order, every file scanned?)."""
     results = {}
     pending = list(reversed(files))
     lock = threading.Lock()  # guards pending and results: shared by the workers
 
-    def worker():
-        while time.monotonic() < deadline:
+    def worker(run):
+        while run.running():
             with lock:
                 if not pending:
                     return
@@ -432,64 +392,53 @@ def scan_all(files, threads, deadline):
             with lock:
                 results[path] = found
 
-    pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(max(0.0, deadline - time.monotonic()) + 1)
+    run_threaded([worker] * threads, run=run)
     findings = [f for path in files for f in results.get(path, [])]
     return findings, len(results) == len(files)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    paths = args.paths or [Path(__file__).resolve().parent]
+    made = parser(__doc__, threads=1, iterations=1, timeout=120.0,
+                  meaning={"threads": "scan files on this many threads",
+                           "iterations": "scan everything this many times and check that every pass agrees"})
+    made.add_argument("paths", nargs="*", type=Path,
+                      help="C files or folders to scan (default: the folder this script is in)")
+    made.add_argument("--exit-code", action="store_true", help="exit 1 if anything was found")
+    made.epilog = ("exit status: 0 scanned; 1 findings with --exit-code, or two passes disagreed; 2 bad "
+                   "arguments or a missing path; 3 the time limit ran out first; 4 a scanning thread raised")
+    args = made.parse_args(argv)
     try:
-        files = collect(paths)
+        files = collect(args.paths or [Path(__file__).resolve().parent])
     except FileNotFoundError as error:
-        print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
-        return 2
-    deadline = time.monotonic() + args.timeout
-    passes, finished, fastest, first = 0, True, None, None
+        made.error(str(error))
+    run = Run(args.timeout)
+    passes, fastest, first, disagree = 0, None, None, False
     for _ in range(args.iterations):
         started = time.monotonic()
-        findings, finished = scan_all(files, args.threads, deadline)
-        if not finished:
+        findings, complete = scan_all(files, args.threads, run)
+        if not complete:  # the time limit, or a worker raised
             break
-        seconds = time.monotonic() - started
-        fastest = seconds if fastest is None else min(fastest, seconds)
+        fastest = min(fastest or float("inf"), time.monotonic() - started)
         passes += 1
-        if first is None:
-            first = findings
-        elif findings != first:  # a scanner shared by threads must not depend on their timing
-            print(f"{Path(sys.argv[0]).name}: error: pass {passes} found something else than pass 1",
-                  file=sys.stderr)
-            return 1
+        first = findings if first is None else first
+        if findings != first:  # a scanner shared by threads must not depend on their timing
+            disagree = True
+            break
     findings = first or []
-    summary = {
-        "example": "find_metadata_writes",
-        "python": sys.version.split()[0],
-        "gil_enabled": sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True,
-        "threads": args.threads,
-        "passes": passes,
-        "files": len(files),
-        "seconds": round(fastest, 3) if fastest is not None else None,
-        "timed_out": not finished,
-        "count": len(findings),
-        "findings": findings,
-    }
-    if args.json:
-        print(json.dumps(summary), flush=True)
-    else:
+    if not args.json:
         for f in findings:
             via = f" via {f['via']}" if f["via"] else ""
             print(f"{f['file']}:{f['line']}: {f['function']}: {f['kind']} write through {f['target']}{via}\n"
                   f"    {f['code']}")
-        print(f"{len(findings)} write(s) through array metadata in {len(files)} file(s)"
-              + ("" if finished else f" (stopped: time limit of {args.timeout:g} s)"))
-    if not finished:
-        return 3
-    return 1 if findings and args.exit_code else 0
+    text = (f"pass {passes} found something else than pass 1" if disagree
+            else f"{len(findings)} write(s) through array metadata in {len(files)} file(s)")
+    if passes < args.iterations and not disagree:
+        text += f"; stopped after {passes} of {args.iterations} passes"
+    status = finish(args, run, example="find_metadata_writes", race_observed=disagree, text=text,
+                    passes=passes, files=len(files),
+                    fastest_pass_seconds=None if fastest is None else round(fastest, 3),
+                    count=len(findings), findings=findings)
+    return EXIT_RACE if status == EXIT_OK and findings and args.exit_code else status
 
 
 if __name__ == "__main__":

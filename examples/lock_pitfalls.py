@@ -1,3 +1,7 @@
+# /// script
+# requires-python = ">=3.13"
+# dependencies = ["numpy"]
+# ///
 """Three ways a threading.Lock fails to protect shared array state, and the fixes.
 
 The shared state is a growable buffer: a NumPy array ``data`` and the count
@@ -17,79 +21,25 @@ array's dims and strides). Each pitfall has a broken and a fixed variant:
 
 --mode forced (default) runs one deterministic interleaving (events hold
 the first thread inside its window until the second has acted); --mode
-stress runs --threads threads in a loop and counts what went wrong.
-
-Exit status: 0 nothing went wrong, 1 the pitfall was observed (torn read,
-lost item, deadlock), 2 bad arguments, 3 the time limit ran out first.
+stress runs --threads threads in a loop and counts what went wrong. Exit
+status 1 means the pitfall was observed: a torn read, a lost item, the
+deadlock.
 
     python lock_pitfalls.py --pitfall writer-only --variant broken --json
     python lock_pitfalls.py --pitfall check-then-act --mode stress --threads 4
 """
 
-import argparse
-import json
-import os
 import sys
 import threading
 import time
 
 import numpy as np
 
+from thread_harness import finish, parser, run_threaded
+
 OLD, NEW = np.arange(1, 4), np.arange(10, 70, 10)  # the two states writer-only switches between
 LINGER = 0.05  # seconds a lock holder waits once the other thread is blocked on its lock
-
-
-# Argument checks that exit 2 with one line. Repeated on purpose in each
-# single-file example, so that any one of them runs alone when copied.
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text!r}")
-    return value
-
-
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
-    return value
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2: no usage dump for a typo
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def parse_args(argv=None):
-    parser = Parser(description=__doc__.split("\n\n")[0], epilog="Exit 0: clean; 1: pitfall observed; "
-                    "2: bad arguments; 3: time limit.")
-    parser.add_argument("--pitfall", choices=["writer-only", "check-then-act", "callback"],
-                        default="writer-only", help="which pitfall (default writer-only)")
-    parser.add_argument("--variant", choices=["broken", "fixed", "confined"], default="fixed",
-                        help="the pitfall, its fix with the lock, or (check-then-act only) thread "
-                        "confinement instead of a lock (default fixed)")
-    parser.add_argument("--mode", choices=["forced", "stress"], default="forced",
-                        help="one deterministic interleaving, or threads in a loop (default forced)")
-    parser.add_argument("--threads", type=positive_int, default=2, help="stress: threads (default 2)")
-    parser.add_argument("--iterations", type=positive_int, default=20000,
-                        help="stress: operations per thread (default 20000)")
-    parser.add_argument("--timeout", type=positive_float, default=10.0,
-                        help="give up after this many seconds (default 10)")
-    parser.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
-    args = parser.parse_args(argv)
-    if args.mode == "stress" and args.pitfall == "callback":
-        parser.error("argument --mode: the callback pitfall deadlocks every time; use --mode forced")
-    if args.variant == "confined" and args.pitfall != "check-then-act":
-        parser.error("argument --variant: confined applies to check-then-act only")
-    if args.mode == "stress" and args.threads < 2:
-        parser.error(f"argument --threads: stress mode needs at least 2 threads, not {args.threads}")
-    return args
+DEADLOCK_WAIT = 2.0  # seconds after which a thread waiting for its own lock counts as deadlocked
 
 
 def no_pause():
@@ -162,157 +112,151 @@ def appenders_for(variant, shared):
     return own_append, lambda: sorted(v for b in buffers for v in b.snapshot().tolist())
 
 
-def run_threads(timeout, *functions):
-    pool = [threading.Thread(target=f, daemon=True) for f in functions]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout)
-    return not any(thread.is_alive() for thread in pool)
-
-
-def hold_window(variant, arrived, acted, timeout):
+def hold(run, variant, arrived, acted):
     """The pause of the thread inside its window (and, for the fixed variant, inside its lock).
 
     Broken: wait until the other thread has acted. Fixed: the other thread is about
     to block on our lock and cannot act, so wait until it has arrived, then a little.
     """
-    def pause():
-        if variant == "broken":
-            acted.wait(timeout)
-        else:
-            arrived.wait(timeout)
-            time.sleep(LINGER)
-    return pause
+    if variant == "broken":
+        run.wait_for(acted)
+    elif run.wait_for(arrived):
+        time.sleep(LINGER)
 
 
-def forced(pitfall, variant, timeout):
-    arrived, acted = threading.Event(), threading.Event()
-    pause = hold_window(variant, arrived, acted, timeout)
-    seen = {}
-    if pitfall == "writer-only":
-        buf = Buffer(OLD, locked_reads=variant == "fixed")
-        opened = threading.Event()
+def forced_writer_only(variant, timeout):
+    buf = Buffer(OLD, locked_reads=variant == "fixed")
+    opened, arrived, acted, seen = threading.Event(), threading.Event(), threading.Event(), {}
 
-        def writer():
-            buf.replace(NEW, pause=lambda: (opened.set(), pause()))
+    def writer(run):
+        buf.replace(NEW, pause=lambda: (opened.set(), hold(run, variant, arrived, acted)))
 
-        def reader():
-            opened.wait(timeout)
+    def reader(run):
+        if run.wait_for(opened):
             arrived.set()
             seen["snapshot"] = buf.snapshot().tolist()
-            acted.set()
-        finished = run_threads(timeout, writer, reader)
-        states = [OLD.tolist(), NEW.tolist()]
-        return {"finished": finished, "reader_saw": seen.get("snapshot"), "valid_states": states,
-                "problem": seen.get("snapshot") not in states}
-    if pitfall == "check-then-act":
-        buf = Buffer([], locked_reads=True)
-        appenders, all_items = appenders_for(variant, buf)
-        first_checked = threading.Event()
-        if variant == "confined":  # nobody else can touch my buffer: the window is harmless
-            pause = hold_window("broken", arrived, acted, timeout)
+        acted.set()
 
-        def first():
-            appenders()(1, pause=lambda: (first_checked.set(), pause()))
+    run = run_threaded([writer, reader], timeout=timeout)
+    saw, states = seen.get("snapshot"), [OLD.tolist(), NEW.tolist()]
+    return run, saw is not None and saw not in states, {"reader_saw": saw, "valid_states": states}
 
-        def second():
-            first_checked.wait(timeout)
+
+def forced_check_then_act(variant, timeout):
+    appenders, all_items = appenders_for(variant, Buffer([], locked_reads=True))
+    checked, arrived, acted, appended = threading.Event(), threading.Event(), threading.Event(), []
+    # Confined: nobody else can touch this thread's buffer, so the window is held as in the broken one.
+    holding = "broken" if variant == "confined" else variant
+
+    def first(run):
+        appenders()(1, pause=lambda: (checked.set(), hold(run, holding, arrived, acted)))
+        appended.append(1)
+
+    def second(run):
+        if run.wait_for(checked):
             arrived.set()
             appenders()(2)
-            acted.set()
-        finished = run_threads(timeout, first, second)
-        items = all_items()
-        return {"finished": finished, "items": items, "problem": sorted(items) != [1, 2]}
-    # callback: the user function reads the buffer it is updating
+            appended.append(2)
+        acted.set()
+
+    run = run_threaded([first, second], timeout=timeout)
+    items = all_items()
+    return run, len(appended) == 2 and sorted(items) != [1, 2], {"items": items}
+
+
+def forced_callback(variant, timeout):  # the user function reads the buffer it is updating
     buf = Buffer(OLD, locked_reads=True)
     update = buf.update_outside_lock if variant == "fixed" else buf.update_holding_lock
 
     def doubled_plus_total(items):
         return items * 2 + buf.snapshot().sum()  # calls back into the buffer
-    finished = run_threads(min(timeout, 2.0), lambda: update(doubled_plus_total))
-    return {"finished": finished, "deadlocked": not finished, "problem": not finished,
-            "items": buf.snapshot().tolist() if finished else None}
+
+    run = run_threaded([lambda run: update(doubled_plus_total)], timeout=min(timeout, DEADLOCK_WAIT), grace=0)
+    deadlocked = bool(run.stuck)
+    run.deadline_hit = False  # a thread waiting for itself is this pitfall's result, not a time-out
+    items = None if deadlocked else buf.snapshot().tolist()
+    return run, deadlocked, {"deadlocked": deadlocked, "items": items}
 
 
-def stress(pitfall, variant, threads, iterations, timeout):
-    deadline = time.monotonic() + timeout
-    start = threading.Barrier(threads)
-    done = [0] * threads
-    if pitfall == "writer-only":
-        buf = Buffer(OLD, locked_reads=variant == "fixed")
-        states = {tuple(OLD.tolist()), tuple(NEW.tolist())}
-        torn = [0] * threads
+def stress_writer_only(variant, threads, iterations, timeout):
+    buf = Buffer(OLD, locked_reads=variant == "fixed")
+    states = {tuple(OLD.tolist()), tuple(NEW.tolist())}
+    counts = [{"operations": 0, "torn_reads": 0} for _ in range(threads)]
 
-        def worker(i):
-            start.wait()
+    def worker(i, mine):
+        def loop(run):
             for k in range(iterations):
-                if time.monotonic() > deadline:
+                if not run.running():
                     return
                 if i == 0:
                     buf.replace(NEW if k % 2 == 0 else OLD)
                 elif tuple(buf.snapshot().tolist()) not in states:
-                    torn[i] += 1
-                done[i] += 1
-        finished = run_threads(timeout + 5, *[lambda i=i: worker(i) for i in range(threads)])
-        return {"finished": finished, "operations": sum(done), "torn_reads": sum(torn),
-                "problem": sum(torn) > 0, "timed_out": sum(done) < threads * iterations}
-    buf = Buffer([], locked_reads=True)
-    appenders, all_items = appenders_for(variant, buf)
+                    mine["torn_reads"] += 1
+                mine["operations"] += 1
+        return loop
 
-    errors = [0] * threads
+    run = run_threaded([worker(i, mine) for i, mine in enumerate(counts)], timeout=timeout)
+    totals = {key: sum(c[key] for c in counts) for key in counts[0]}
+    return run, totals["torn_reads"] > 0, totals
 
-    def appender(i):
-        append = appenders()
-        start.wait()
-        for _ in range(iterations):
-            if time.monotonic() > deadline:
-                return
-            done[i] += 1
-            try:
-                append(1)
-            # A thread replaced data with a smaller array grown from a stale
-            # size: IndexError on the write, or ValueError when growing copies
-            # more items than the array now holds. Either is the race, counted;
-            # left uncaught it would end this thread and look like a time-out.
-            except (IndexError, ValueError):
-                errors[i] += 1
-    finished = run_threads(timeout + 5, *[lambda i=i: appender(i) for i in range(threads)])
-    lost = sum(done) - len(all_items())
-    return {"finished": finished, "operations": sum(done), "lost_items": lost, "errors": sum(errors),
-            "problem": lost != 0 or sum(errors) != 0, "timed_out": sum(done) < threads * iterations}
+
+def stress_appends(variant, threads, iterations, timeout):
+    appenders, all_items = appenders_for(variant, Buffer([], locked_reads=True))
+    counts = [{"operations": 0, "errors": 0} for _ in range(threads)]
+
+    def appender(mine):
+        def loop(run):
+            append = appenders()
+            for _ in range(iterations):
+                if not run.running():
+                    return
+                mine["operations"] += 1
+                try:
+                    append(1)
+                # A thread replaced data with a smaller array grown from a stale
+                # size: IndexError on the write, or ValueError when growing copies
+                # more items than the array now holds. Either is the race, counted.
+                except (IndexError, ValueError):
+                    mine["errors"] += 1
+        return loop
+
+    run = run_threaded([appender(mine) for mine in counts], timeout=timeout)
+    totals = {key: sum(c[key] for c in counts) for key in counts[0]}
+    totals["lost_items"] = totals["operations"] - len(all_items())
+    return run, totals["lost_items"] != 0 or totals["errors"] != 0, totals
+
+
+FORCED = {"writer-only": forced_writer_only, "check-then-act": forced_check_then_act,
+          "callback": forced_callback}
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    started = time.monotonic()
+    made = parser(__doc__, threads=2, iterations=20000, timeout=10.0,
+                  meaning={"threads": "stress: threads", "iterations": "stress: operations per thread"})
+    made.add_argument("--pitfall", choices=list(FORCED), default="writer-only",
+                      help="which pitfall (default writer-only)")
+    made.add_argument("--variant", choices=["broken", "fixed", "confined"], default="fixed",
+                      help="the pitfall, its fix with the lock, or (check-then-act only) thread "
+                      "confinement instead of a lock (default fixed)")
+    made.add_argument("--mode", choices=["forced", "stress"], default="forced",
+                      help="one deterministic interleaving, or threads in a loop (default forced)")
+    args = made.parse_args(argv)
+    if args.mode == "stress" and args.pitfall == "callback":
+        made.error("argument --mode: the callback pitfall deadlocks every time; use --mode forced")
+    if args.variant == "confined" and args.pitfall != "check-then-act":
+        made.error("argument --variant: confined applies to check-then-act only")
+    if args.mode == "stress" and args.threads < 2:
+        made.error(f"argument --threads: stress mode needs at least 2 threads, not {args.threads}")
+
     if args.mode == "forced":
-        result = forced(args.pitfall, args.variant, args.timeout)
+        run, race, fields = FORCED[args.pitfall](args.variant, args.timeout)
     else:
-        result = stress(args.pitfall, args.variant, args.threads, args.iterations, args.timeout)
-    summary = {
-        "example": "lock_pitfalls",
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "gil_enabled": sys._is_gil_enabled() if hasattr(sys, "_is_gil_enabled") else True,
-        "pitfall": args.pitfall, "variant": args.variant, "mode": args.mode,
-        **result,
-        "race_observed": result["problem"],
-        "seconds": round(time.monotonic() - started, 3),
-    }
-    summary.setdefault("timed_out", not result["finished"] and not result.get("deadlocked"))
-    if args.json:
-        print(json.dumps(summary), flush=True)
-    else:
-        shown = {k: v for k, v in result.items() if k not in ("problem", "finished")}
-        print(f"{args.pitfall} ({args.variant}, {args.mode}): {shown} -> "
-              + ("PITFALL OBSERVED" if result["problem"] else "nothing went wrong"))
-    if result.get("deadlocked"):
-        sys.stdout.flush()
-        os._exit(1)  # the deadlocked thread can never be joined
-    if result["problem"]:
-        return 1
-    return 3 if summary["timed_out"] else 0
+        stress = stress_writer_only if args.pitfall == "writer-only" else stress_appends
+        run, race, fields = stress(args.variant, args.threads, args.iterations, args.timeout)
+    return finish(args, run, example="lock_pitfalls", race_observed=race,
+                  text=f"{args.pitfall} ({args.variant}, {args.mode}): {fields} -> "
+                  + ("PITFALL OBSERVED" if race else "nothing went wrong"),
+                  pitfall=args.pitfall, variant=args.variant, mode=args.mode, **fields)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ write again:
   barrier, stops them at a deadline, and carries every worker's exception
   back to the caller, where it is counted and reported as what it is, not
   as a time-out. When one worker fails, ``running()`` turns false for the
-  others, so a dead writer never leaves its readers spinning;
+  others and ``wait_for(event)`` returns, so a dead writer never leaves its
+  readers spinning or waiting;
 - **the outcome**: :func:`finish` prints one summary (a JSON line with
   ``--json``) and returns the exit status:
 
@@ -43,7 +44,9 @@ EXIT_HELP = ("exit status: 0 nothing went wrong; 1 the race was observed; 2 bad 
              "3 the time limit ran out first; 4 a worker thread raised; a crash shows as a signal")
 
 
-def _bounded_int(low, high):
+def whole_number(low, high):
+    """An argparse type: a whole number from *low* to *high*, else one line and exit 2."""
+
     def parse(text):
         try:
             value = int(text)
@@ -73,19 +76,22 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def parser(doc, *, threads=4, iterations=1000, timeout=30.0):
+def parser(doc, *, threads=4, iterations=1000, timeout=30.0, meaning=None):
     """A parser with the options every example shares; the example adds its own.
 
     ``threads=None`` or ``iterations=None`` leaves that option out, for an
-    example whose threads or steps are fixed by what it shows.
+    example whose threads or steps are fixed by what it shows. *meaning*
+    says what an option counts in this example, for its help:
+    ``{"threads": "reader threads besides the writer"}``.
     """
+    meaning = {"threads": "worker threads", "iterations": "loop iterations per worker", **(meaning or {})}
     made = Parser(description=doc.split("\n\n")[0], epilog=EXIT_HELP)
     if threads is not None:
-        made.add_argument("--threads", type=_bounded_int(1, MAX_THREADS), default=threads,
-                          help=f"worker threads, 1 to {MAX_THREADS} (default {threads})")
+        made.add_argument("--threads", type=whole_number(1, MAX_THREADS), default=threads,
+                          help=f"{meaning['threads']}, 1 to {MAX_THREADS} (default {threads})")
     if iterations is not None:
-        made.add_argument("--iterations", type=_bounded_int(1, 10**9), default=iterations,
-                          help=f"loop iterations per worker (default {iterations})")
+        made.add_argument("--iterations", type=whole_number(1, 10**9), default=iterations,
+                          help=f"{meaning['iterations']} (default {iterations})")
     made.add_argument("--timeout", type=_seconds, default=timeout,
                       help=f"stop after this many seconds (default {timeout:g})")
     made.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
@@ -101,11 +107,15 @@ class Run:
         self.deadline = self.started + timeout
         self.errors = []  # "worker 2: ValueError: ..." per worker that raised
         self.deadline_hit = False
+        self.stuck = []  # names of workers still running when run_threaded gave up on them
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
     def running(self):
-        """True until the deadline passes, a worker fails, or :meth:`stop` is called. Cheap: call it in loops."""
+        """True until the deadline passes, a worker fails, or :meth:`stop` is called.
+
+        Cheap: call it in loops.
+        """
         if self._stop.is_set():
             return False
         if time.monotonic() > self.deadline:
@@ -117,6 +127,17 @@ class Run:
         """Tell every worker to finish (a writer that is done releases its readers with this)."""
         self._stop.set()
 
+    def wait_for(self, event):
+        """Wait until *event* is set (True) or the run ends (False): deadline, failed worker, :meth:`stop`.
+
+        Use it instead of ``event.wait(timeout)``: a thread waiting for a
+        dead one is then released at once, not at the deadline.
+        """
+        while not event.wait(0.01):
+            if not self.running():
+                return event.is_set()
+        return True
+
     def _failed(self, name, error):
         frame = traceback.extract_tb(error.__traceback__)[-1]
         with self._lock:
@@ -125,14 +146,18 @@ class Run:
         self.stop()
 
 
-def run_threaded(workers, *, timeout):
+def run_threaded(workers, *, timeout=None, run=None, grace=5.0):
     """Run each callable in *workers* in its own thread, all released at once; return a :class:`Run`.
 
     Each worker is called with the :class:`Run` and should loop ``while
-    run.running()``. Returns when every worker has returned or raised, or a
-    little after the deadline if one is stuck (then ``deadline_hit`` is set).
+    run.running()``. Returns when every worker has returned or raised, or
+    *grace* seconds after the deadline if one is stuck (then ``deadline_hit``
+    is set and ``stuck`` names it). Pass the *run* of an earlier call instead
+    of a *timeout* to go on with it: the same deadline, the errors of every
+    call together (a benchmark's many rounds, say).
     """
-    run = Run(timeout)
+    if run is None:
+        run = Run(timeout)
     start = threading.Barrier(len(workers))
 
     def body(name, worker):
@@ -141,7 +166,7 @@ def run_threaded(workers, *, timeout):
             worker(run)
         except threading.BrokenBarrierError:
             run.deadline_hit = True
-        except BaseException as error:  # noqa: BLE001 - every failure is reported, none is lost
+        except BaseException as error:  # every failure is reported, none is lost
             run._failed(name, error)
 
     threads = [threading.Thread(target=body, args=(f"worker {i}", w), name=f"worker {i}", daemon=True)
@@ -149,9 +174,10 @@ def run_threaded(workers, *, timeout):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(max(0.0, run.deadline - time.monotonic()) + 5)
+        thread.join(max(0.0, run.deadline - time.monotonic()) + grace)
         if thread.is_alive():  # stuck past the deadline (a deadlock, say): report it, do not hang
             run.deadline_hit = True
+            run.stuck.append(thread.name)
             run.stop()
     run.seconds = time.monotonic() - run.started
     return run
@@ -181,7 +207,8 @@ def finish(args, run, *, example, race_observed, text, **fields):
         print(json.dumps(summary), flush=True)
     else:
         gil = "on" if summary["gil_enabled"] else "off"
-        print(f"{text} (NumPy {summary['numpy']}, GIL {gil})", flush=True)
+        numpy_version = f"NumPy {summary['numpy']}, " if numpy else ""  # a script may not use NumPy
+        print(f"{text} ({numpy_version}GIL {gil})", flush=True)
         for error in run.errors:
             print(f"  error in {error}", flush=True)
     if run.errors:
