@@ -1,31 +1,90 @@
-"""Every example behaves as the book promises a reader: help, bad input, summary."""
+"""Every example behaves as the book promises a reader: help, bad input, summary, failures."""
 
+import functools
 import sys
 
 import pytest
 
 from ftbook.run import EXAMPLES, run, run_example
 
-SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py"))
+SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if p.name != "thread_harness.py")
+# The examples that run their threads with the harness: a worker's exception must reach their summary.
+THREADED = [name for name in SCRIPTS if "run_threaded" in (EXAMPLES / name).read_text()]
 
 
-def test_there_are_examples():
-    assert SCRIPTS
+@functools.cache
+def help_of(name):
+    outcome = run_example(name, "--help", timeout=30)
+    assert outcome.returncode == 0, (name, outcome.describe(), outcome.stderr)
+    return outcome.stdout
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_help(name):
-    outcome = run_example(name, "--help", timeout=30)
-    assert outcome.returncode == 0 and outcome.stdout.startswith("usage:")
+    assert help_of(name).startswith("usage:")
 
 
+# A typo must cost the reader one line, not a traceback or a usage dump.
 @pytest.mark.parametrize("name", SCRIPTS)
-@pytest.mark.parametrize("bad", [["--threads", "0"], ["--threads", "-3"], ["--iterations", "many"], ["--timeout", "0"]])
+@pytest.mark.parametrize("bad", [["--iterations", "many"], ["--timeout", "0"], ["--timeout", "nan"]])
 def test_bad_arguments_exit_2_with_one_line(name, bad):
     outcome = run_example(name, *bad, timeout=30)
     assert outcome.returncode == 2
     assert len(outcome.stderr.strip().splitlines()) == 1, outcome.stderr
     assert "error:" in outcome.stderr and "Traceback" not in outcome.stderr
+
+
+# --threads is bounded: 10**20 once tried to start that many threads (or died
+# converting it to a C long), and 257 is past the harness's limit.
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_threads_out_of_range_exit_2_with_one_line(name):
+    if "--threads" not in help_of(name):
+        pytest.skip(f"{name} has no --threads")
+    for threads in ["0", "-3", "257", "99999999999999999999"]:
+        outcome = run_example(name, "--threads", threads, timeout=30)
+        assert outcome.returncode == 2, (threads, outcome.describe(), outcome.stderr)
+        assert len(outcome.stderr.strip().splitlines()) == 1, outcome.stderr
+        assert "argument --threads:" in outcome.stderr and "Traceback" not in outcome.stderr
+
+
+# Replaces run_threaded for the example: its first worker raises before doing anything.
+FAIL_FIRST_WORKER = f"""
+import sys
+sys.path.insert(0, {str(EXAMPLES)!r})
+import thread_harness
+del sys.path[0]
+real_run_threaded = thread_harness.run_threaded
+
+
+def run_threaded(workers, **options):
+    def fail(run):
+        raise RuntimeError("forced by the test")
+    return real_run_threaded([fail, *workers[1:]], **options)
+
+
+thread_harness.run_threaded = run_threaded
+"""
+
+
+WAITS_FOR_THE_DEAD = pytest.mark.xfail(strict=True, reason=(
+    "its reader waits with in_window.wait(args.timeout), so a dead caller holds it for the whole --timeout; "
+    "run.wait_for(in_window) would release it (not changed here: another change owns the file)"))
+
+
+# A dead worker used to look like a time-out: its readers waited for it until
+# the deadline, and the summary said timed_out. It must be reported as the
+# exception it is (exit 4), and the threads waiting for it released at once:
+# the example's own --timeout is an hour, and the test gives it one minute.
+@pytest.mark.parametrize("name", [pytest.param(name, marks=WAITS_FOR_THE_DEAD) if name == "finalize_window.py"
+                                  else name for name in THREADED])
+def test_a_worker_exception_is_reported_as_such(name, tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(FAIL_FIRST_WORKER)
+    outcome = run_example(name, "--timeout", "3600", "--json", env={"PYTHONPATH": str(tmp_path)}, timeout=60)
+    assert not outcome.timed_out, f"{name} waited for its dead worker"
+    assert outcome.returncode == 4, (outcome.describe(), outcome.stdout[-2000:], outcome.stderr[-2000:])
+    summary = outcome.summary
+    assert any("RuntimeError: forced by the test" in error for error in summary["worker_errors"]), summary
+    assert summary["timed_out"] is False
 
 
 def test_repeat_stress_is_clean_on_fixed_numpy():
@@ -38,17 +97,27 @@ def test_repeat_stress_is_clean_on_fixed_numpy():
 
 
 def test_examples_are_standalone():
-    # A reader copies one file and runs it: examples import nothing of ours.
+    # A reader copies the folder and runs a script: examples import nothing of ours.
     for name in SCRIPTS:
         assert "ftbook" not in (EXAMPLES / name).read_text(), name
 
 
-def test_help_runs_without_the_project_on_the_path(tmp_path):
-    # Same point, checked by running a copy from somewhere else. The folder is
-    # copied as a whole: scripts built on the demo extension import
-    # demo_patterns.py, which compiles metadata_demo.c; the three travel together.
+# One harness: an example that copies the argument checks, the Parser, the
+# GIL expression or its own start/join loop back in has drifted from it.
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_examples_use_the_one_harness(name):
+    text = (EXAMPLES / name).read_text()
+    for copied in ("def positive_int", "class Parser", "_is_gil_enabled", "threading.Thread("):
+        assert copied not in text, f"{name} has its own {copied!r}: use thread_harness"
+
+
+def test_help_runs_in_a_copy_of_the_folder(tmp_path):
+    # Same point, checked by running a copy from somewhere else, with no
+    # PYTHONPATH and no user site-packages. The folder is copied as a whole:
+    # every example imports thread_harness.py next to it, and the demo
+    # scripts import demo_patterns.py, which compiles metadata_demo.c.
     for source in [*EXAMPLES.glob("*.py"), *EXAMPLES.glob("*.c")]:
         (tmp_path / source.name).write_text(source.read_text())
     for name in SCRIPTS:
-        outcome = run([sys.executable, "-I", tmp_path / name, "--help"], timeout=30)
+        outcome = run([sys.executable, "-E", "-s", tmp_path / name, "--help"], timeout=30, cwd=tmp_path)
         assert outcome.returncode == 0, (name, outcome.stderr)

@@ -57,7 +57,7 @@ def test_threads_and_passes_agree():
     one = scan(FIXTURES)
     many = scan(FIXTURES, extra=["--threads", "4", "--iterations", "3"])
     assert many["passes"] == 3 and many["findings"] == one["findings"]
-    assert one["files"] == 2
+    assert one["files"] == 2 and many["race_observed"] is False and many["worker_errors"] == []
 
 
 def test_exit_code_option():
@@ -91,7 +91,8 @@ def test_small_lookalikes(tmp_path, text):
 
 def test_default_run_scans_the_examples_folder():
     # No paths: the folder the script is in, which holds the demo extension.
+    # The scanner imports no extension module, so nothing can turn the GIL back on.
     summary = scan()
-    assert summary["gil_enabled"] in (True, False) and summary["files"] >= 1
+    assert summary["gil_enabled"] is False and summary["files"] >= 1
     functions = {f["function"] for f in summary["findings"]}
     assert "repeat_mutate_restore" in functions and "repeat_copy_modify" not in functions

@@ -15,7 +15,7 @@ from ftbook.run import run_example
 def summary_of(name, *args):
     outcome = run_example(name, *args, "--json", timeout=60)
     assert outcome.summary is not None, (outcome.describe(), outcome.stderr)
-    assert outcome.summary["gil_enabled"] is False
+    assert outcome.summary["gil_enabled"] is False and outcome.summary["worker_errors"] == []
     return outcome, outcome.summary
 
 
@@ -57,9 +57,10 @@ def test_critical_section_scenarios(scenario, exit_code, reader_saw):
 
 
 # Hazard: a PyMutex held across a call back into Python that wants it again.
+# The deadlock is the result, reported as such: not as a time-out.
 def test_pymutex_held_across_a_callback_deadlocks():
     outcome, summary = summary_of("critical_sections.py", "--scenario", "mutex-callback")
-    assert outcome.returncode == 1 and summary["deadlocked"] is True
+    assert outcome.returncode == 1 and summary["deadlocked"] is True and summary["timed_out"] is False
 
 
 @pytest.mark.parametrize("pitfall", ["writer-only", "check-then-act", "callback"])
@@ -67,7 +68,8 @@ def test_lock_pitfalls_broken_and_fixed(pitfall):
     # writer-only: reader sees new data with old size; check-then-act: a lost
     # append; callback: a lock held across user code that takes it again.
     broken, summary = summary_of("lock_pitfalls.py", "--pitfall", pitfall, "--variant", "broken")
-    assert broken.returncode == 1 and summary["race_observed"] is True
+    assert broken.returncode == 1 and summary["race_observed"] is True and summary["timed_out"] is False
+    assert summary.get("deadlocked", False) is (pitfall == "callback")
     fixed, summary = summary_of("lock_pitfalls.py", "--pitfall", pitfall, "--variant", "fixed")
     assert fixed.returncode == 0 and summary["race_observed"] is False
 
