@@ -44,18 +44,18 @@ def main(argv=None):
     in_window, looked = threading.Event(), threading.Event()
     seen = {}
 
-    def hook(obj):  # runs inside PyArray_Repeat, between its two writes to obj's dims (NumPy <= 2.2.2)
-        seen["input_is_shared"] = obj is shared
-        seen["inside"] = obj.shape
-        in_window.set()
-        looked.wait(args.timeout)  # hold the window open until the reader has looked
-
     def caller(run):
+        def hook(obj):  # runs inside PyArray_Repeat, between its two writes to obj's dims (NumPy <= 2.2.2)
+            seen["input_is_shared"] = obj is shared
+            seen["inside"] = obj.shape
+            in_window.set()
+            run.wait_for(looked)  # hold the window open until the reader has looked
+
         Watched.hook = hook
         seen["result"] = np.repeat(shared, REPEATS, axis=0).shape
 
     def reader(run):
-        if in_window.wait(args.timeout):
+        if run.wait_for(in_window):  # released at once if the caller died first
             seen["reader"] = shared.shape  # another thread, at that very moment
         looked.set()
 
@@ -64,9 +64,9 @@ def main(argv=None):
     return finish(args, run, example="finalize_window", race_observed=race,
                   text=f"from inside the window the input was {seen.get('inside')}; "
                        f"another thread saw {seen.get('reader')}; the result is {seen.get('result')}",
-                  shape=list(SHAPE), hook_ran="inside" in seen, hook_saw=_listed(seen.get("inside")), reader_saw=_listed(seen.get("reader")),
-                  input_is_shared=seen.get("input_is_shared"), result_shape=_listed(seen.get("result")),
-                  final_shape=list(shared.shape))
+                  shape=list(SHAPE), hook_ran="inside" in seen, hook_saw=_listed(seen.get("inside")),
+                  reader_saw=_listed(seen.get("reader")), input_is_shared=seen.get("input_is_shared"),
+                  result_shape=_listed(seen.get("result")), final_shape=list(shared.shape))
 
 
 def _listed(shape):

@@ -41,7 +41,8 @@ REPEATS_FOR = {"int64": REPEATS, "object": 100}
 def main(argv=None):
     made = parser(__doc__, threads=1, iterations=20000, timeout=30.0)
     made.add_argument("--layout", choices=sorted(LAYOUTS), default="contiguous",
-                      help="the shared (4, 3) array: contiguous (raced) or a strided view (default contiguous)")
+                      help="the shared (4, 3) array: contiguous (raced) or a strided view "
+                           "(default contiguous)")
     made.add_argument("--dtype", choices=sorted(REPEATS_FOR), default="int64",
                       help="what the array holds (default int64)")
     args = made.parse_args(argv)

@@ -66,17 +66,11 @@ thread_harness.run_threaded = run_threaded
 """
 
 
-WAITS_FOR_THE_DEAD = pytest.mark.xfail(strict=True, reason=(
-    "its reader waits with in_window.wait(args.timeout), so a dead caller holds it for the whole --timeout; "
-    "run.wait_for(in_window) would release it (not changed here: another change owns the file)"))
-
-
 # A dead worker used to look like a time-out: its readers waited for it until
 # the deadline, and the summary said timed_out. It must be reported as the
 # exception it is (exit 4), and the threads waiting for it released at once:
 # the example's own --timeout is an hour, and the test gives it one minute.
-@pytest.mark.parametrize("name", [pytest.param(name, marks=WAITS_FOR_THE_DEAD) if name == "finalize_window.py"
-                                  else name for name in THREADED])
+@pytest.mark.parametrize("name", THREADED)
 def test_a_worker_exception_is_reported_as_such(name, tmp_path):
     (tmp_path / "sitecustomize.py").write_text(FAIL_FIRST_WORKER)
     outcome = run_example(name, "--timeout", "3600", "--json", env={"PYTHONPATH": str(tmp_path)}, timeout=60)

@@ -13,6 +13,7 @@ import threading
 
 import numpy as np
 import pytest
+
 import repeat_stress
 
 SHARED = np.arange(12).reshape(4, 3)  # read by every test, written by none
@@ -42,7 +43,8 @@ def test_repeat_reads_a_shared_array():
 def test_repeat_stress_example_is_clean():
     # The book's stress example, called in-process: threads inside threads.
     totals, run = repeat_stress.stress(threads=2, iterations=200, timeout=20)
-    assert run.errors == [] and totals["calls"] == 400 and totals["wrong_shapes"] == totals["wrong_values"] == 0
+    assert run.errors == [] and totals["calls"] == 400
+    assert totals["wrong_shapes"] == totals["wrong_values"] == 0
 
 
 def test_shared_result(thread_index, num_parallel_threads):
