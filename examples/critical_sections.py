@@ -20,7 +20,8 @@ is held open by spinning, or by a callback, as the scenario says):
   nested              the writer nests a critical section on a second array that
                       another thread holds: the outer section is suspended
   reentrant-callback  the writer's callback reads the same array through its critical
-                      section: no deadlock (critical sections are re-entrant), torn pair
+                      section: no deadlock (re-entering a section the thread
+                      holds does not wait for itself), torn pair
   mutex-callback      the same with the PyMutex: the thread waits for itself (deadlock)
 
 stress runs one writer and (threads - 1) readers in a loop, for

@@ -6,7 +6,8 @@
 
 Setting ``x.dtype`` to a type of another size rewrites the array's metadata
 in place, one field after another: the last dimension and its stride first,
-the dtype pointer last (numpy/numpy#28727; deprecated in NumPy 2.5, #29575).
+the dtype pointer last (array_descr_set, numpy/_core/src/multiarray/getset.c
+at v2.2.2, lines 459-508; deprecated in NumPy 2.5, #29575).
 In between, ``x.nbytes`` (itemsize x size) is wrong: a (6,) int64 array
 (48 bytes) briefly claims 96 bytes, shape (12,) with 8-byte items.
 ``x.view(new_dtype)`` makes the same change on a new array and leaves ``x``

@@ -107,7 +107,8 @@ def appenders_for(variant, shared):
     def own_append():
         if not hasattr(mine, "buffer"):
             mine.buffer = Buffer([], locked_reads=False)  # no lock: no other thread ever sees it
-            buffers.append(mine.buffer)  # list.append is atomic; read only after the threads end
+            # list.append locks the list on the free-threaded build; read only after the threads end
+            buffers.append(mine.buffer)
         return mine.buffer.append_unlocked
     return own_append, lambda: sorted(v for b in buffers for v in b.snapshot().tolist())
 

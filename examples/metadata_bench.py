@@ -51,9 +51,11 @@ LOCK = threading.Lock()  # the threading.Lock strategy's one lock, shared by all
 def workers(demo, name, shared, iterations):
     """A function making one thread's share of the work, for the strategy or workload *name*.
 
-    Every loop reads only local variables. A closure variable or a global is a
-    new reference to a shared object at each read, and under free threading
-    that is an atomic update of the object's reference count that all threads
+    Every loop reads only local variables. Reading a shared object from a
+    closure variable or a global takes a new reference to it at each read
+    (unless the object uses deferred reference counting, as top-level
+    functions do on the free-threaded build, PEP 703), and for an array or a
+    C function that is an atomic update of a reference count all threads
     contend for: enough to stop even the thread-local strategy from scaling.
     """
     calls = range(iterations)
