@@ -146,8 +146,11 @@ def stress(demo, writer_lock, reader_lock, threads, iterations, timeout):
     flip = {"cs": demo.flip_cs, "mutex": demo.flip_mutex}[writer_lock]
     read = {"cs": demo.read_cs, "mutex": demo.read_mutex, "unlocked": demo.read_unlocked}[reader_lock]
     flips, counts = [0], [{"reads": 0, "torn_reads": 0} for _ in range(threads - 1)]
+    reading = threading.Event()  # set by the first read: flips before it could race with nothing
 
     def writer(run):
+        if not run.wait_for(reading):  # a slow start of the readers must not leave the writer alone
+            return
         for _ in range(iterations):
             if not run.running():
                 return
@@ -161,6 +164,7 @@ def stress(demo, writer_lock, reader_lock, threads, iterations, timeout):
                 if not whole(read(shared)):
                     mine["torn_reads"] += 1
                 mine["reads"] += 1
+                reading.set()
         return loop
 
     run = run_threaded([writer, *map(reader, counts)], timeout=timeout)
