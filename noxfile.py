@@ -57,9 +57,10 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 GIL_CHECK_IMPORTS = {
     "docs": ["numpy", "matplotlib", "ipykernel", "myst_nb"],
     "serve": ["numpy", "matplotlib", "ipykernel", "myst_nb"],
+    "linkcheck": ["myst_nb"],
     "tests": ["numpy", "matplotlib", "ipykernel", "pytest"],
     "examples": ["numpy"],
-    "browser": ["playwright.sync_api"],
+    "browser": ["numpy", "matplotlib", "ipykernel", "myst_nb", "playwright.sync_api"],
     "lint": [],
 }
 
@@ -92,10 +93,10 @@ def provision(session: nox.Session, group: str, book_envs: Iterable[str] = ()) -
     chains = {key: (lambda log, todo=todo: [step(log) for step in todo]) for key, todo in steps.items()}
     try:
         python = run_side_by_side(chains, session.log)["3.14t"][0]
-        check_python(python, GIL_CHECK_IMPORTS[group])
+        check_python(python, GIL_CHECK_IMPORTS[session.name])
     except ProvisionError as error:
         session.error(str(error))
-    imported = ", ".join(GIL_CHECK_IMPORTS[group])
+    imported = ", ".join(GIL_CHECK_IMPORTS[session.name]) or "nothing"
     session.log(f"free-threaded, GIL disabled after importing {imported}: {python}")
     return python
 
@@ -116,9 +117,9 @@ def prepare_chapters(session: nox.Session, kernel: Path) -> None:
     compile_demo_extension(session, book_env_python("tsan"), "--sanitize", "thread")
 
 
-def book_session(session: nox.Session, group: str = "docs") -> Path:
+def book_session(session: nox.Session) -> Path:
     """The kernel environment, every book environment and the chapters' extras: all a build needs."""
-    python = provision(session, group, BOOK_ENVS)
+    python = provision(session, "book", BOOK_ENVS)
     prepare_chapters(session, python)
     return python
 
@@ -177,7 +178,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def serve(session: nox.Session) -> None:
     """Serve the book on localhost and rebuild it when a file changes."""
-    python = book_session(session, "serve")
+    python = book_session(session)
     session.run(
         str(python), "-m", "sphinx_autobuild", str(DOCS), str(BUILD / "html"),
         "-d", str(BUILD / "doctrees"), "--watch", str(ROOT / "examples"), "--watch", str(ROOT / "ftbook"),
@@ -189,7 +190,7 @@ def serve(session: nox.Session) -> None:
 @nox.session
 def linkcheck(session: nox.Session) -> None:
     """Check every external link in the book (needs the network). Executes no chapter."""
-    python = provision(session, "docs")
+    python = provision(session, "book")
     session.run(
         str(python), "-m", "sphinx", "-b", "linkcheck", "-W", "--keep-going",
         "-D", "nb_execution_mode=off",  # links are in the text; outputs are not needed
@@ -205,9 +206,8 @@ def browser(session: nox.Session) -> None:
 
     Screenshots of every chapter go to docs/_build/screenshots.
     """
-    kernel = book_session(session)
-    sphinx(session, kernel, "html")
-    python = provision(session, "browser")
+    python = book_session(session)
+    sphinx(session, python, "html")
     session.run(str(python), "-m", "ftbook.browser", str(BUILD / "html"),
                 "--screenshots", str(BUILD / "screenshots"), external=True)
 
@@ -237,13 +237,13 @@ def tests(session: nox.Session) -> None:
     never builds 3.13t or the TSAN interpreter.
     """
     if not session.posargs:
-        python = book_session(session, "tests")
+        python = book_session(session)
     else:
-        python = provision(session, "tests")
+        python = provision(session, "book")
         needed = selected_tests_need(session, python)
         if needed:
             session.log(f"the selected tests need the book environments {', '.join(needed)}")
-            python = provision(session, "tests", needed)
+            python = provision(session, "book", needed)
             if set(needed) == set(BOOK_ENVS):
                 prepare_chapters(session, python)
     session.run(str(python), "-m", "pytest", *session.posargs, external=True)

@@ -2,7 +2,7 @@
 
 Two kinds use the same code:
 
-- the nox sessions' own environments (``.nox/ft-docs`` ...), one per clone;
+- the nox sessions' own environments (``.nox/ft-book`` ...), one per clone;
 - the *book environments* that chapters run examples in (NumPy 2.2.2 on
   3.13t, ...), kept in the per-user cache and shared by every clone.
 

@@ -1,6 +1,6 @@
 """Execute one chapter, cell by cell, without building the book.
 
-    .nox/ft-docs/bin/python -m ftbook.try_chapter docs/chapters/the-bug.md
+    .nox/ft-book/bin/python -m ftbook.try_chapter docs/chapters/the-bug.md
 
 Writing a chapter is quicker when you can run just that chapter and see
 which cell fails and how long each took. This reads the MyST notebook the
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         from myst_nb.core.read import read_myst_markdown_notebook
     except ImportError as error:
         parser.exit(2, f"error: {error.name} is missing; run this with the docs environment's python "
-                    "(.nox/ft-docs/bin/python, made by ./nox -s docs)\n")
+                    "(.nox/ft-book/bin/python, made by ./nox -s docs)\n")
 
     notebook = read_myst_markdown_notebook(args.chapter.read_text(), path=args.chapter)
     client = nbclient.NotebookClient(

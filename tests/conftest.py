@@ -1,15 +1,22 @@
 """Fixtures shared by the test modules.
 
-Building the book executes every chapter (minutes), so it is built once per
-test session, into a temporary folder with an empty execution cache, and
-every test that needs the built HTML (the build checks, the browser test)
-uses that one build.
+Building the book executes its chapters (minutes), so it is built once per
+test session, into a temporary folder, and every test that needs the built
+HTML (the build checks, the browser test) uses that one build.
+
+The build starts from a copy of the execution cache of the last
+``nox -s docs`` in this clone, when there is one. That is safe because a
+chapter's cached outputs are keyed by everything it runs (ftbook.inputs):
+a chapter whose code, examples or environments changed since is executed
+again, and the others are exactly what executing them would reproduce. On a
+clean clone (CI) there is no cache to copy, and every chapter executes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,6 +26,7 @@ from ftbook.envs import BOOK_ENVS, NEEDED_ENVS_PREFIX, book_env_python
 from ftbook.run import ROOT, Outcome, run
 
 DOCS = ROOT / "docs"
+DOCS_CACHE = DOCS / "_build" / ".jupyter_cache"  # nox -s docs's execution cache
 
 
 def sphinx_build(out: Path, cache: Path) -> Outcome:
@@ -50,9 +58,12 @@ class BuiltBook:
 
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> BuiltBook:
-    """The whole book, built from scratch once for the test session."""
+    """The whole book, built once for the test session into a fresh folder."""
     root = tmp_path_factory.mktemp("book")
-    return BuiltBook(root, sphinx_build(root, root / "jupyter_cache"))
+    cache = root / "jupyter_cache"
+    if DOCS_CACHE.is_dir():
+        shutil.copytree(DOCS_CACHE, cache)
+    return BuiltBook(root, sphinx_build(root, cache))
 
 
 # --------------------------------------------------------------------------

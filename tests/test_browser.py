@@ -32,7 +32,7 @@ def chromium():
 def test_book_in_a_real_browser(built_book, chromium):
     from ftbook.browser import check_site
 
-    assert built_book.ok, "the book did not build (see test_book_builds_from_scratch)"
+    assert built_book.ok, "the book did not build (see test_book_builds)"
     report = check_site(built_book.html, SCREENSHOTS, chromium=chromium)
     print(report.summary())
     assert not report.problems, report.summary()
