@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from ftbook.gil import require_gil_disabled
-from ftbook.run import EXAMPLES, run
+from ftbook.run import example_scripts, run
 
 
 def check(script, timeout: float) -> list[str]:
@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=120, help="seconds per run (default 120)")
     args = parser.parse_args()
     require_gil_disabled("nox -s examples")
-    scripts = sorted(EXAMPLES.glob("*.py"))
+    scripts = example_scripts()
     if args.names:
         scripts = [s for s in scripts if s.name in args.names]
     if not scripts:

@@ -79,6 +79,12 @@ def run(
     return Outcome(argv, done.returncode, time.monotonic() - started, done.stdout, done.stderr)
 
 
+def example_scripts() -> list[Path]:
+    """The scripts in ``examples/`` a reader runs: those with a ``__main__`` guard (not the harness)."""
+    return sorted(path for path in EXAMPLES.glob("*.py")
+                  if 'if __name__ == "__main__":' in path.read_text())
+
+
 def run_example(
     name: str,
     *args: str | os.PathLike[str],

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from ftbook.run import EXAMPLES, run, run_example
+from ftbook.run import EXAMPLES, example_scripts, run, run_example
 
-SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if p.name != "thread_harness.py")
+SCRIPTS = [p.name for p in example_scripts()]
 # The examples that run their threads with the harness: a worker's exception must reach their summary.
 THREADED = [name for name in SCRIPTS if "run_threaded" in (EXAMPLES / name).read_text()]
 
