@@ -67,13 +67,13 @@ GIL_CHECK_IMPORTS = {
 
 def session_env(session: nox.Session, group: str, log=None) -> Path:
     """Make ``.nox/ft-<group>``: 3.14t with the dependency group installed; return its python."""
-    base = find_or_build("3.14t", log=log or session.log)
+    log = log or session.log
     return ensure_venv(
         ROOT / ".nox" / f"ft-{group}",
-        base,
+        find_or_build("3.14t", log=log),
         nox.project.dependency_groups(PYPROJECT, group),
         project=ROOT,
-        log=log or session.log,
+        log=log,
     )
 
 
@@ -151,7 +151,9 @@ def compile_demo_extension(session: nox.Session, python: Path, *flags: str) -> N
 RERUN_ALL = "--rerun-all"
 
 
-def sphinx(session: nox.Session, python: Path, builder: str, *extra: str) -> None:
+def sphinx(
+    session: nox.Session, python: Path, builder: str, *extra: str, doctrees: Path = BUILD / "doctrees"
+) -> None:
     """Run Sphinx with the session's arguments; ``--rerun-all`` among them re-executes every chapter."""
     posargs = list(session.posargs)
     if RERUN_ALL in posargs:
@@ -161,7 +163,7 @@ def sphinx(session: nox.Session, python: Path, builder: str, *extra: str) -> Non
     session.run(
         str(python), "-m", "sphinx", "-b", builder,
         "-W", "--keep-going",  # warnings are errors, but report them all
-        "-d", str(BUILD / "doctrees"),
+        "-d", str(doctrees),
         str(DOCS), str(BUILD / builder), *extra, *posargs,
         external=True,
     )
@@ -191,13 +193,9 @@ def serve(session: nox.Session) -> None:
 def linkcheck(session: nox.Session) -> None:
     """Check every external link in the book (needs the network). Executes no chapter."""
     python = provision(session, "book")
-    session.run(
-        str(python), "-m", "sphinx", "-b", "linkcheck", "-W", "--keep-going",
-        "-D", "nb_execution_mode=off",  # links are in the text; outputs are not needed
-        "-d", str(BUILD / "linkcheck-doctrees"),  # not the html build's: those pages have outputs
-        str(DOCS), str(BUILD / "linkcheck"), *session.posargs,
-        external=True,
-    )
+    sphinx(session, python, "linkcheck",
+           "-D", "nb_execution_mode=off",  # links are in the text; outputs are not needed
+           doctrees=BUILD / "linkcheck-doctrees")  # not the html build's: those pages have outputs
 
 
 @nox.session

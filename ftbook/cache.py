@@ -102,6 +102,7 @@ def download_verified(url: str, target: Path, sha256: str, *, timeout: float) ->
         raise DownloadError(f"sha256 {actual} does not match the pinned {sha256}")
     os.replace(partial, target)
 
+
 def safe_extract(tar: tarfile.TarFile, into: Path) -> None:
     """Unpack refusing absolute paths, ``..``, links and devices (the "data" filter where there is one)."""
     if hasattr(tarfile, "data_filter"):  # 3.12, and 3.9.17+/3.10.12+/3.11.4+

@@ -45,9 +45,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ftbook.envs import BOOK_ENVS, STAMP, book_env_dir
+from ftbook.run import EXAMPLES, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
 FTBOOK = ROOT / "ftbook"
 
 _FTBOOK_MODULE = re.compile(r"\bftbook\.(\w+)|\bfrom ftbook import ([\w, ()\n]+)")

@@ -79,10 +79,14 @@ def run(
     return Outcome(argv, done.returncode, time.monotonic() - started, done.stdout, done.stderr)
 
 
+def is_script(path: Path) -> bool:
+    """Is *path* an example a reader runs (a ``__main__`` guard), not a module the others import?"""
+    return path.suffix == ".py" and 'if __name__ == "__main__":' in path.read_text()
+
+
 def example_scripts() -> list[Path]:
-    """The scripts in ``examples/`` a reader runs: those with a ``__main__`` guard (not the harness)."""
-    return sorted(path for path in EXAMPLES.glob("*.py")
-                  if 'if __name__ == "__main__":' in path.read_text())
+    """The scripts in ``examples/`` a reader runs (not the harness, not the pytest folder)."""
+    return sorted(filter(is_script, EXAMPLES.glob("*.py")))
 
 
 def run_example(

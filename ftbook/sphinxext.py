@@ -41,6 +41,7 @@ from sphinx.application import Sphinx
 
 from ftbook import DECLARED_ENVS, DECLARED_EXAMPLES
 from ftbook.inputs import EXAMPLES, chapter_inputs, example_files
+from ftbook.run import is_script
 
 DIGEST_COMMENT = "# inputs digest (added by ftbook.sphinxext): "
 _FIRST_CELL_END = re.compile(r"(^```\{code-cell\}[^\n]*\n.*?)(^```[ \t]*$)", re.M | re.S)
@@ -100,7 +101,7 @@ def example_page(path: Path, srcdir: Path) -> str:
     lines = [f"# `{relative}`", "", _summary(path), "",
              f"{{download}}`Download {path.name} <{include}>` · copy the whole `examples/` folder to run it: "
              "the examples share `thread_harness.py`, and the demo scripts compile `metadata_demo.c`.", ""]
-    if path.suffix == ".py" and "thread_harness" not in path.name and "parallel_tests" not in relative:
+    if is_script(path):
         lines += ["```console", f"$ uv run --python 3.14t examples/{relative} --help", "```", ""]
     lines += [f"```{{literalinclude}} {include}", f":language: {language}", ":linenos:", "```", ""]
     return "\n".join(lines)
@@ -110,14 +111,13 @@ def write_example_pages(app: Sphinx) -> None:
     """Write docs/examples/<name>.md for every example, and an index; rewrite only what changed."""
     folder = Path(app.srcdir) / EXAMPLE_PAGES
     folder.mkdir(exist_ok=True)
-    pages = {}
-    for path in example_files():
-        name = path.relative_to(EXAMPLES).with_suffix("").as_posix().replace("/", "-")
-        pages[name] = (path, example_page(path, Path(app.srcdir)))
+    pages = {path.relative_to(EXAMPLES).with_suffix("").as_posix().replace("/", "-"):
+             example_page(path, Path(app.srcdir)) for path in example_files()}
     index = ["# Examples", "",
-             "Every script the chapters run, as the build ran it. Each runs on its own with `--help`.", "",
+             "Every file the chapters run, as the build ran it. "
+             "Each script runs on its own with `--help`.", "",
              "```{toctree}", ":maxdepth: 1", "", *pages, "```", ""]
-    wanted = {f"{name}.md": text for name, (_, text) in pages.items()} | {"index.md": "\n".join(index)}
+    wanted = {f"{name}.md": text for name, text in pages.items()} | {"index.md": "\n".join(index)}
     for stale in set(p.name for p in folder.glob("*.md")) - set(wanted):
         (folder / stale).unlink()
     for filename, text in wanted.items():
