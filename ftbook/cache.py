@@ -9,13 +9,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import http.client
 import os
 import shutil
 import tarfile
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ftbook import ProvisionError
@@ -84,23 +86,75 @@ def sha256_of(path: Path) -> str:
 def download_verified(url: str, target: Path, sha256: str, *, timeout: float) -> None:
     """Download *url* to *target*, keeping it only if its SHA-256 is *sha256*.
 
-    The file is written under a temporary name and renamed into place once
-    verified, so *target* is either complete and right or untouched. Raises
+    The file is written under a name no other thread or process can be
+    using (``mkstemp`` in the target's folder: the process id alone is
+    shared by a process's threads) and renamed into place once verified, so
+    *target* is either complete and right or untouched. Raises
     :class:`DownloadError` (nothing kept) when the download fails or the
     hash differs.
     """
-    partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    partial = Path(name)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
-            shutil.copyfileobj(response, out, 1 << 20)
-    except (OSError, urllib.error.URLError, ValueError) as error:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, os.fdopen(handle, "wb") as out:
+                handle = None
+                shutil.copyfileobj(response, out, 1 << 20)
+                expected = response.headers.get("Content-Length")
+                if expected is not None and out.tell() != int(expected):
+                    raise DownloadError(f"cut off after {out.tell()} of {expected} bytes")
+        except (OSError, http.client.HTTPException, ValueError) as error:  # URLError is an OSError
+            raise DownloadError(str(getattr(error, "reason", error)) or type(error).__name__) from None
+        actual = sha256_of(partial)
+        if actual != sha256:
+            raise DownloadError(f"sha256 {actual} does not match the pinned {sha256}")
+        os.replace(partial, target)
+    finally:
+        if handle is not None:
+            os.close(handle)
         partial.unlink(missing_ok=True)
-        raise DownloadError(str(getattr(error, "reason", error))) from None
-    actual = sha256_of(partial)
-    if actual != sha256:
-        partial.unlink()
-        raise DownloadError(f"sha256 {actual} does not match the pinned {sha256}")
-    os.replace(partial, target)
+
+
+class FetchFailed(Exception):
+    """No URL gave the pinned file; ``attempts`` holds one line per URL tried."""
+
+    def __init__(self, attempts: list[str]):
+        super().__init__("\n".join(attempts))
+        self.attempts = attempts
+
+
+def fetch_verified(
+    target: Path, sha256: str, urls: Sequence[str], *, timeout: float, log: Callable[[str], None] = print
+) -> Path:
+    """*target*, complete and with SHA-256 *sha256*: the cached file, or the first URL that gives it.
+
+    The file's owner is the lock named after it (``download-<name>``): two
+    chains or two sessions that need one tarball at once do not both
+    download it; the second waits, then finds the first one's verified
+    file. A cached file with another hash (a disk error, a hand edit) is
+    deleted and fetched again. Raises :class:`FetchFailed` when no URL works.
+    """
+    with exclusive(f"download-{target.name}", log):
+        if target.exists():
+            actual = sha256_of(target)
+            if actual == sha256:
+                return target
+            log(f"==> {target} is corrupt (sha256 {actual[:16]}..., pinned {sha256[:16]}...): "
+                "deleting it and downloading again")
+            target.unlink()
+        attempts: list[str] = []
+        for url in urls:
+            started = time.monotonic()
+            try:
+                download_verified(url, target, sha256, timeout=timeout)
+            except DownloadError as error:
+                log(f"    could not use {url}: {error}")
+                attempts.append(f"  {url}\n      {error}")
+                continue
+            took = format_seconds(time.monotonic() - started)
+            log(f"==> downloaded {url} ({target.stat().st_size / 1e6:.1f} MB in {took}, sha256 verified)")
+            return target
+        raise FetchFailed(attempts)
 
 
 def safe_extract(tar: tarfile.TarFile, into: Path) -> None:

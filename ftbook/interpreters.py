@@ -37,13 +37,12 @@ from pathlib import Path
 
 from ftbook import ProvisionError
 from ftbook.cache import (
-    DownloadError,
+    FetchFailed,
     cache_dir,
-    download_verified,
     exclusive,
+    fetch_verified,
     format_seconds,
     safe_extract,
-    sha256_of,
 )
 
 Log = Callable[[str], None]
@@ -374,36 +373,16 @@ def _deb822_uris(text: str) -> list[str]:
 def fetch_source(spec: InterpreterSpec, *, log: Log, sources: Sequence[str] | None = None) -> Path:
     """The verified source tarball for *spec*, downloaded if not already cached."""
     target = cache_dir("downloads") / f"Python-{spec.version}.tar.xz"
-    if target.exists():
-        actual = sha256_of(target)
-        if actual == spec.sha256:
-            return target
-        log(
-            f"==> {target} is corrupt (sha256 {actual[:16]}..., pinned {spec.sha256[:16]}...): "
-            "deleting it and downloading again"
-        )
-        target.unlink()
-
     urls = list(sources) if sources is not None else spec.source_urls(apt_archive_bases())
-    attempts: list[str] = []
-    for url in urls:
-        started = time.monotonic()
-        try:
-            download_verified(url, target, spec.sha256, timeout=DOWNLOAD_TIMEOUT)
-        except DownloadError as error:
-            log(f"    could not use {url}: {error}")
-            attempts.append(f"  {url}\n      {error}")
-            continue
-        size_mb = target.stat().st_size / 1e6
-        took = format_seconds(time.monotonic() - started)
-        log(f"==> downloaded {url} ({size_mb:.1f} MB in {took}, sha256 verified)")
-        return target
-
-    raise ProvisionError(
-        f"could not obtain the source of CPython {spec.version} (for {spec.description}).\n"
-        "Tried:\n" + "\n".join(attempts or ["  (no source URLs: apt has no archive configured)"]) + "\n"
-        f"Either make one of those reachable, or set ${spec.env_var} to an interpreter you already have."
-    )
+    try:
+        return fetch_verified(target, spec.sha256, urls, timeout=DOWNLOAD_TIMEOUT, log=log)
+    except FetchFailed as failed:
+        raise ProvisionError(
+            f"could not obtain the source of CPython {spec.version} (for {spec.description}).\n"
+            "Tried:\n" + "\n".join(failed.attempts or ["  (no source URLs: apt has no archive configured)"])
+            + f"\nEither make one of those reachable, or set ${spec.env_var} to an interpreter "
+            "you already have."
+        ) from None
 
 
 def build(

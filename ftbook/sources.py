@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from ftbook import ProvisionError
-from ftbook.cache import DownloadError, cache_dir, download_verified, exclusive, safe_extract, sha256_of
+from ftbook.cache import FetchFailed, cache_dir, exclusive, fetch_verified, safe_extract
 from ftbook.interpreters import Log
 
 PYPI_JSON = "https://pypi.org/pypi/{project}/{version}/json"
@@ -79,14 +79,6 @@ def sdist_info(project: str, version: str) -> dict:
     raise ProvisionError(f"could not find the {project} {version} sdist on PyPI:\n  " + "\n  ".join(problems))
 
 
-def _download(url: str, target: Path, sha256: str, log: Log) -> None:
-    log(f"==> downloading {url}")
-    try:
-        download_verified(url, target, sha256, timeout=TIMEOUT)
-    except DownloadError as error:
-        raise ProvisionError(f"could not use {url}: {error}; nothing was kept") from None
-
-
 def numpy_sdist(version: str, *, log: Log = print) -> Path:
     """The unpacked NumPy *version* sdist (its top folder); downloads it once.
 
@@ -108,8 +100,11 @@ def numpy_sdist(version: str, *, log: Log = print) -> Path:
                 f"PyPI lists SHA-256 {info['sha256']} for {info['filename']}, but {pinned} is pinned in "
                 f"{__name__}; refusing to use it")
         archive = cache_dir("downloads") / info["filename"]
-        if not archive.is_file() or sha256_of(archive) != pinned:
-            _download(info["url"], archive, pinned, log)
+        try:
+            fetch_verified(archive, pinned, [info["url"]], timeout=TIMEOUT, log=log)
+        except FetchFailed as failed:
+            raise ProvisionError(f"could not download the NumPy {version} sdist; nothing was kept:\n"
+                                 f"{failed}") from None
         staging = Path(tempfile.mkdtemp(prefix=f"numpy-{version}.", dir=target.parent))
         try:
             with tarfile.open(archive) as tar:
