@@ -7,6 +7,8 @@
     nox -s linkcheck   check the book's external links (executes nothing)
     nox -s lint        ruff, with the project's settings
     nox -s browser     build the book, then check it in headless Chromium
+    nox -s provision   prepare book environments (and sources) without building anything else
+    nox -s lock        refresh the pinned, hashed requirements/ on purpose; print what changed
 
 The host Python only drives nox. Each session makes its own environment on a
 free-threaded interpreter that ``ftbook.interpreters`` finds or builds, so
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from ftbook import ProvisionError  # noqa: E402
-from ftbook.cache import cache_dir  # noqa: E402
+from ftbook.cache import cache_dir, exclusive  # noqa: E402
 from ftbook.envs import (  # noqa: E402
     BOOK_ENVS,
     NEEDED_ENVS_PREFIX,
@@ -41,6 +43,7 @@ from ftbook.envs import (  # noqa: E402
 from ftbook.gil import check_python  # noqa: E402
 from ftbook.inputs import rerun_all  # noqa: E402
 from ftbook.interpreters import find_or_build  # noqa: E402
+from ftbook.locks import lock_path  # noqa: E402
 from ftbook.provision import run_side_by_side  # noqa: E402
 from ftbook.sources import prepare_sources  # noqa: E402
 
@@ -50,7 +53,6 @@ nox.needs_version = ">=2025.2.9"  # nox.project.dependency_groups
 
 DOCS = ROOT / "docs"
 BUILD = DOCS / "_build"
-PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 
 # What each session's kernel or test process imports; the GIL must still be
 # off afterwards (an extension without Py_mod_gil would turn it back on).
@@ -63,36 +65,44 @@ GIL_CHECK_IMPORTS = {
     "browser": ["numpy", "matplotlib", "ipykernel", "myst_nb", "playwright.sync_api"],
     "lint": [],
 }
+SOURCES = "sources"  # in provision(): the NumPy sdists, a chain beside the interpreters'
 
 
 def session_env(session: nox.Session, group: str, log=None) -> Path:
-    """Make ``.nox/ft-<group>``: 3.14t with the dependency group installed; return its python."""
-    log = log or session.log
+    """Make ``.nox/ft-<group>``: 3.14t with ``requirements/<group>.txt`` installed; return its python."""
     return ensure_venv(
         ROOT / ".nox" / f"ft-{group}",
-        find_or_build("3.14t", log=log),
-        nox.project.dependency_groups(PYPROJECT, group),
+        find_or_build("3.14t", log=log or session.log),
+        lock_path(group),
         project=ROOT,
-        log=log,
+        log=log or session.log,
     )
 
 
-def provision(session: nox.Session, group: str, book_envs: Iterable[str] = ()) -> Path:
-    """The session's own environment and the book environments it needs, made side by side.
+def provision(session: nox.Session, group: str | None, book_envs: Iterable[str] = ()) -> Path | None:
+    """The session's own environment and what else it needs, made side by side.
 
     One chain of steps per interpreter (3.14t: the session's environment;
-    3.13t: the old NumPy releases; 3.14t-tsan: the TSAN environment), run at
-    once, so that a first run builds the three interpreters in parallel.
-    Fails the session with a readable message (no traceback) if anything
-    cannot be had, or if the GIL comes back after the session's imports.
+    3.13t: the old NumPy releases; 3.14t-tsan: the TSAN environment), and
+    one for the NumPy sources when *book_envs* includes ``SOURCES``, all run
+    at once, so that a first run builds the three interpreters in parallel
+    while the sdists download. Fails the session with a readable message (no
+    traceback) if anything cannot be had, or if the GIL comes back after the
+    session's imports. *group* None: no session environment (``provision``).
     """
-    steps: dict[str, list] = {"3.14t": [lambda log: session_env(session, group, log)]}
+    steps: dict[str, list] = {"3.14t": [lambda log: session_env(session, group, log)]} if group else {}
     for name in book_envs:
+        if name == SOURCES:
+            steps[SOURCES] = [lambda log: prepare_sources(log=log)]
+            continue
         steps.setdefault(BOOK_ENVS[name].interpreter, []).append(
             lambda log, name=name: prepare_book_env(name, log=log))
     chains = {key: (lambda log, todo=todo: [step(log) for step in todo]) for key, todo in steps.items()}
     try:
-        python = run_side_by_side(chains, session.log)["3.14t"][0]
+        made = run_side_by_side(chains, session.log, failure_log=cache_dir("logs") / "provision")
+        if group is None:
+            return None
+        python = made["3.14t"][0]
         check_python(python, GIL_CHECK_IMPORTS[session.name])
     except ProvisionError as error:
         session.error(str(error))
@@ -102,24 +112,19 @@ def provision(session: nox.Session, group: str, book_envs: Iterable[str] = ()) -
 
 
 def prepare_chapters(session: nox.Session, kernel: Path) -> None:
-    """What the chapters run besides their environments, made before they run.
+    """What the chapters run besides their environments and sources, made before they run.
 
-    The NumPy source distributions the chapters read, and the demo
-    extension compiled for the kernel and, with -fsanitize=thread, for the
-    TSAN interpreter. Each step is a no-op when already done. The book
-    environments themselves come from :func:`provision`.
+    The demo extension compiled for the kernel and, with -fsanitize=thread,
+    for the TSAN interpreter: a no-op when already done. The book
+    environments and the NumPy sdists come from :func:`provision`.
     """
-    try:  # the NumPy sdists the chapters quote and scan: downloaded once, then cached
-        prepare_sources(log=session.log)
-    except ProvisionError as error:
-        session.error(str(error))
     compile_demo_extension(session, kernel)
     compile_demo_extension(session, book_env_python("tsan"), "--sanitize", "thread")
 
 
 def book_session(session: nox.Session) -> Path:
-    """The kernel environment, every book environment and the chapters' extras: all a build needs."""
-    python = provision(session, "book", BOOK_ENVS)
+    """The kernel environment, every book environment, the sources and the chapters' extras."""
+    python = provision(session, "book", [*BOOK_ENVS, SOURCES])
     prepare_chapters(session, python)
     return python
 
@@ -160,13 +165,16 @@ def sphinx(
         posargs.remove(RERUN_ALL)
         session.log(f"{RERUN_ALL}: emptying the execution cache; every chapter will be executed again")
         extra = (*rerun_all(BUILD / ".jupyter_cache"), *extra)
-    session.run(
-        str(python), "-m", "sphinx", "-b", builder,
-        "-W", "--keep-going",  # warnings are errors, but report them all
-        "-d", str(doctrees),
-        str(DOCS), str(BUILD / builder), *extra, *posargs,
-        external=True,
-    )
+    # The build folder and its execution cache have one owner at a time: a
+    # second build in this clone (docs beside serve, say) waits for the first.
+    with exclusive(f"build-{hashlib.sha256(str(BUILD).encode()).hexdigest()[:12]}", session.log):
+        session.run(
+            str(python), "-m", "sphinx", "-b", builder,
+            "-W", "--keep-going",  # warnings are errors, but report them all
+            "-d", str(doctrees),
+            str(DOCS), str(BUILD / builder), *extra, *posargs,
+            external=True,
+        )
 
 
 @nox.session
@@ -239,11 +247,12 @@ def tests(session: nox.Session) -> None:
     else:
         python = provision(session, "book")
         needed = selected_tests_need(session, python)
-        if needed:
+        if set(needed) == set(BOOK_ENVS):
+            session.log("the selected tests need every book environment (they build the book)")
+            python = book_session(session)
+        elif needed:
             session.log(f"the selected tests need the book environments {', '.join(needed)}")
             python = provision(session, "book", needed)
-            if set(needed) == set(BOOK_ENVS):
-                prepare_chapters(session, python)
     session.run(str(python), "-m", "pytest", *session.posargs, external=True)
 
 
@@ -259,3 +268,24 @@ def selected_tests_need(session: nox.Session, python: Path) -> list[str]:
             return json.loads(line.removeprefix(NEEDED_ENVS_PREFIX))
     session.error("could not tell which environments the selected tests need "
                   "(no line from --print-needed-envs)")
+
+
+@nox.session(name="provision")
+def provision_session(session: nox.Session) -> None:
+    """Prepare the named book environments (``sources``: the NumPy sdists); all of them by default."""
+    unknown = sorted(set(session.posargs) - {*BOOK_ENVS, SOURCES})
+    if unknown:
+        session.error(f"unknown: {', '.join(unknown)}; choose from {', '.join([*BOOK_ENVS, SOURCES])}")
+    provision(session, None, session.posargs or [*BOOK_ENVS, SOURCES])
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """Refresh requirements/ from pyproject.toml and ftbook.envs, on purpose; print what changed.
+
+    ``-- --check`` writes nothing and fails if a lock would change. Runs on
+    the Python that runs nox; uv comes from requirements/uv.txt.
+    """
+    tools = ensure_venv(ROOT / ".nox" / "lock-tools", Path(sys.executable), lock_path("uv"), log=session.log)
+    session.run(sys.executable, "-m", "ftbook.refresh_locks", "--uv", str(tools.parent / "uv"),
+                *session.posargs, external=True)

@@ -6,9 +6,15 @@ Two kinds use the same code:
 - the *book environments* that chapters run examples in (NumPy 2.2.2 on
   3.13t, ...), kept in the per-user cache and shared by every clone.
 
-An environment is rebuilt only when what it is made of changes: the
-interpreter, the requirements or the project path. That is what keeps an
-unchanged ``nox -s docs`` fast.
+Every environment installs from a hashed lock file (:mod:`ftbook.locks`),
+exactly: nothing floats with PyPI. An environment is rebuilt only when what
+it is made of changes: the interpreter, the lock or the project path. That is
+what keeps an unchanged ``nox -s docs`` fast.
+
+A book environment's folder is named after its lock's digest
+(``envs/numpy-2.2.2-<digest>``): two clones whose locks differ each get their
+own, instead of one rebuilding the folder the other is running examples in.
+The stamp that says an environment is complete is written last, atomically.
 """
 
 from __future__ import annotations
@@ -16,15 +22,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from ftbook import DECLARED_ENVS, ProvisionError, check_declared
 from ftbook.cache import cache_dir, exclusive, format_seconds
 from ftbook.interpreters import Log, find_or_build
+from ftbook.locks import Lock, digest
 
 STAMP = ".ftbook-stamp.json"
 # How the test suite tells `nox -s tests` which book environments the selected
@@ -39,11 +46,18 @@ class BookEnv:
 
     name: str
     interpreter: str  # a key of ftbook.interpreters.INTERPRETERS
-    requirements: tuple[str, ...]
+    requirements: tuple[str, ...]  # what the lock is compiled from (and what a reader asks uv for)
     purpose: str
     # Another interpreter whose pip installs the requirements, for an
     # interpreter too slow to run pip itself (see ensure_venv's installer).
     pip_from: str | None = None
+    constrained_by: str | None = None  # a lock whose versions this one must agree with
+
+    @property
+    def lock(self) -> Lock:
+        series = self.interpreter.removesuffix("-tsan").removesuffix("t")
+        return Lock(f"env-{self.name}", series, requirements=self.requirements,
+                    constrained_by=self.constrained_by)
 
 
 BOOK_ENVS: dict[str, BookEnv] = {
@@ -85,6 +99,7 @@ BOOK_ENVS: dict[str, BookEnv] = {
             ("numpy",),
             "ThreadSanitizer runs of the demo extension",
             pip_from="3.14t",  # same cp314t wheels; pip itself under TSAN took minutes
+            constrained_by="book",  # the NumPy the book's kernel has
         ),
     )
 }
@@ -97,30 +112,34 @@ def venv_python(venv: Path) -> Path:
 def ensure_venv(
     venv: Path,
     base_python: Path,
-    requirements: Sequence[str],
+    lock: Path,
     *,
     project: Path | None = None,
     installer: Path | None = None,
     log: Log = print,
     label: str | None = None,
 ) -> Path:
-    """Make *venv* hold *requirements* on *base_python*; return its python.
+    """Make *venv* hold exactly what *lock* pins, on *base_python*; return its python.
 
-    *project*, if given, is put on the environment's ``sys.path`` with a
-    ``.pth`` file: what an editable install does, without a build step.
-    *installer*, if given, is an interpreter of the same version and ABI
-    whose pip installs the requirements (``pip install --target``), so that
-    pip never runs on *base_python*; the environment then has no pip.
+    *lock* is a hashed requirements file (:mod:`ftbook.locks`), installed
+    with ``--require-hashes --no-deps``. *project*, if given, is put on the
+    environment's ``sys.path`` with a ``.pth`` file: what an editable install
+    does, without a build step. *installer*, if given, is an interpreter of
+    the same version and ABI whose pip installs the lock (``pip install
+    --target``), so that pip never runs on *base_python*; the environment
+    then has no pip.
 
     The stamp records what was asked for and what got installed (name and
     version of every distribution), so a chapter's results can be keyed by
-    the exact environment they came from.
+    the exact environment they came from. The environment's owner is the
+    lock named after its folder; the stamp is written last, atomically, so
+    a reader never sees a stamp for a half-made environment.
     """
     label = label or venv.name
     wanted = {
         "python": str(base_python),
         "python_mtime": base_python.stat().st_mtime,
-        "requirements": list(requirements),
+        "lock": f"{lock.name} {digest(lock)}",
         "project": str(project) if project else None,
         "installer": str(installer) if installer else None,
     }
@@ -129,7 +148,7 @@ def ensure_venv(
         recorded = _read_json(stamp)
         if isinstance(recorded, dict) and recorded.get("wanted") == wanted and venv_python(venv).exists():
             return venv_python(venv)
-        log(f"==> preparing environment {label} in {venv} ({len(requirements)} requirements)")
+        log(f"==> preparing environment {label} in {venv} (from {lock.relative_to(lock.parent.parent)})")
         started = time.monotonic()
         if venv.exists():
             shutil.rmtree(venv)
@@ -139,15 +158,17 @@ def ensure_venv(
             [str(venv_python(venv)), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
             f"asking {venv} for its site-packages",
         ).strip())
-        if requirements:
-            pip = [str(installer), "-m", "pip", "install", "--target", str(purelib)] if installer else [
-                str(venv_python(venv)), "-m", "pip", "install"]
-            _checked_run([*pip, "--disable-pip-version-check", "--progress-bar", "off", "-q", *requirements],
-                         f"installing {', '.join(requirements)} into {venv}")
+        pip = [str(installer), "-m", "pip", "install", "--target", str(purelib)] if installer else [
+            str(venv_python(venv)), "-m", "pip", "install"]
+        _checked_run([*pip, "--disable-pip-version-check", "--progress-bar", "off", "-q",
+                      "--require-hashes", "--no-deps", "-r", str(lock)],
+                     f"installing {lock.name} into {venv}")
         if project:
             (purelib / "ftbook-project.pth").write_text(str(project) + "\n")
         installed = installed_distributions(purelib)
-        stamp.write_text(json.dumps({"wanted": wanted, "installed": installed}, indent=1))
+        partial = stamp.with_name(f"{STAMP}.{os.getpid()}.part")  # under the lock: no other writer
+        partial.write_text(json.dumps({"wanted": wanted, "installed": installed}, indent=1))
+        os.replace(partial, stamp)
         log(f"==> environment {label} ready in {format_seconds(time.monotonic() - started)}")
     return venv_python(venv)
 
@@ -169,15 +190,21 @@ def _read_json(path: Path) -> object:
 
 
 def _checked_run(command: list[str], what: str) -> str:
-    """Run *command*; return its stdout, or raise a ProvisionError naming *what* failed."""
+    """Run *command*; return its stdout, or raise a ProvisionError naming *what* failed.
+
+    On failure the whole output goes to a log file in the cache, named in
+    the message next to its last lines.
+    """
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise ProvisionError(f"{what}: no result after {INSTALL_TIMEOUT} s") from None
     if done.returncode != 0:
-        output = (done.stdout + done.stderr).strip().splitlines()[-20:]
-        tail = "\n".join("  " + line for line in output)
-        raise ProvisionError(f"{what} failed (exit {done.returncode}):\n{tail}")
+        output = (done.stdout + done.stderr).strip()
+        full = cache_dir("logs") / f"install-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{id(done):x}.log"
+        full.write_text(f"$ {' '.join(command)}\n{output}\n")
+        tail = "\n".join("  " + line for line in output.splitlines()[-20:])
+        raise ProvisionError(f"{what} failed (exit {done.returncode}):\n{tail}\nFull log: {full}")
     return done.stdout
 
 
@@ -186,7 +213,8 @@ def _checked_run(command: list[str], what: str) -> str:
 
 
 def book_env_dir(name: str) -> Path:
-    return cache_dir("envs") / name
+    """``envs/<name>-<lock digest>``: what this clone's lock asks for, shared by clones that agree."""
+    return cache_dir("envs") / f"{name}-{digest(BOOK_ENVS[name].lock.path)}"
 
 
 def prepare_book_env(name: str, *, log: Log = print) -> Path:
@@ -194,7 +222,7 @@ def prepare_book_env(name: str, *, log: Log = print) -> Path:
     env = BOOK_ENVS[name]
     base = find_or_build(env.interpreter, log=log)
     installer = find_or_build(env.pip_from, log=log) if env.pip_from else None
-    return ensure_venv(book_env_dir(name), base, env.requirements, installer=installer, log=log,
+    return ensure_venv(book_env_dir(name), base, env.lock.path, installer=installer, log=log,
                        label=f"{name} ({env.purpose})")
 
 
@@ -209,12 +237,9 @@ def book_env_python(name: str) -> Path:
         raise ProvisionError(f"unknown book environment {name!r}; known: {', '.join(BOOK_ENVS)}")
     check_declared(DECLARED_ENVS, name)
     python = venv_python(book_env_dir(name))
-    stamp = _read_json(book_env_dir(name) / STAMP)
-    wanted = stamp.get("wanted", {}) if isinstance(stamp, dict) else {}
-    if not python.exists() or wanted.get("requirements") != list(BOOK_ENVS[name].requirements):
+    if not python.exists() or not (book_env_dir(name) / STAMP).is_file():
         raise ProvisionError(
             f"the book environment {name!r} ({BOOK_ENVS[name].purpose}) is not prepared.\n"
             "Run `nox -s docs` (or `python -m ftbook env " + name + "`), which prepares it."
         )
     return python
-

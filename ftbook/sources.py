@@ -28,28 +28,23 @@ from urllib.parse import urljoin
 from ftbook import ProvisionError
 from ftbook.cache import FetchFailed, cache_dir, exclusive, fetch_verified, safe_extract
 from ftbook.interpreters import Log
+from ftbook.locks import hashed_pins, pinned_version
 
 PYPI_JSON = "https://pypi.org/pypi/{project}/{version}/json"
 PYPI_PROJECT_JSON = "https://pypi.org/pypi/{project}/json"
 TIMEOUT = 60  # seconds per request
 
-# SHA-256 of numpy-<version>.tar.gz as PyPI lists it. Pinned so that a
-# changed file is an error, not a silently different chapter.
-NUMPY_SDISTS = {
-    "2.2.1": "45681fd7128c8ad1c379f0ca0776a8b0c6583d2f69889ddac01559dfe4390918",
-    "2.2.2": "ed6906f61834d687738d25988ae117683705636936cc605be0bb208b23df4d8f",
-    "2.2.3": "dbdc15f0c81611925f382dfa97b3bd0bc2c1ce19d4fe50482cb0ddc12ba30020",
-    # The family chapter's before/after pairs (the releases that bracket each fix).
-    "2.2.4": "9ba03692a45d3eef66559efe1d1096c4b9b75c0986b5dff5530c378fb8331d4f",
-    "2.2.5": "a9c0d994680cd991b1cb772e8b297340085466a6fe964bc9d4e80f5e2f43c291",
-    "2.2.6": "e29554e2bef54a90aa5cc07da6ce955accb83f21ab5de01a62c8478897b264fd",
-    "2.3.0": "581f87f9e9e9db2cba2141400e160e9dd644ee248788d6f90636eeb8fd9260a6",
-    "2.4.1": "a1ceafc5042451a858231588a104093474c6a5c57dcc724841f5c888d237d690",
-    "2.4.2": "659a6107e31a83c4e33f763942275fd278b21d095094044eb35569e86a21ddae",
-    # The current release when this was written: the setters as they are today.
-    "2.5.5": "5cddc243c75114ba845f01b1f87aca1572dbf7b6c2d88636ed3e1d2bccd7f1bf",
-}
-CURRENT_NUMPY = "2.5.5"
+# The releases whose sources the chapters read, besides today's: the
+# releases that bracket each fix (before, with). Their sdists' SHA-256, as
+# PyPI lists them, are pinned in requirements/numpy-sdists.txt (written by
+# `./nox -s lock`), so that a changed file is an error, not a silently
+# different chapter.
+BRACKETING_RELEASES = ("2.2.1", "2.2.2", "2.2.3", "2.2.4", "2.2.5", "2.2.6", "2.3.0", "2.4.1", "2.4.2")
+# Today's NumPy: the one the book's kernel has, as its lock pins it. The
+# chapters' "today" is this release, and its sources are read too.
+CURRENT_NUMPY = pinned_version("book", "numpy")
+SDIST_LOCK = "numpy-sdists"
+NUMPY_SDISTS = hashed_pins(SDIST_LOCK)
 COMPLETE = ".ftbook-sdist.json"
 
 
@@ -86,7 +81,8 @@ def numpy_sdist(version: str, *, log: Log = print) -> Path:
     """
     if version not in NUMPY_SDISTS:
         known = ", ".join(NUMPY_SDISTS)
-        raise ProvisionError(f"no pinned hash for the NumPy {version} sdist; known: {known}")
+        raise ProvisionError(f"no pinned hash for the NumPy {version} sdist in requirements/{SDIST_LOCK}.txt "
+                             f"(pinned: {known}); add it to BRACKETING_RELEASES and run ./nox -s lock")
     target = cache_dir("sources") / f"numpy-{version}"
     if (target / COMPLETE).is_file():
         return target
@@ -98,7 +94,7 @@ def numpy_sdist(version: str, *, log: Log = print) -> Path:
         if info["sha256"] != pinned:
             raise ProvisionError(
                 f"PyPI lists SHA-256 {info['sha256']} for {info['filename']}, but {pinned} is pinned in "
-                f"{__name__}; refusing to use it")
+                f"requirements/{SDIST_LOCK}.txt; refusing to use it")
         archive = cache_dir("downloads") / info["filename"]
         try:
             fetch_verified(archive, pinned, [info["url"]], timeout=TIMEOUT, log=log)
@@ -127,4 +123,9 @@ def sdist_record(version: str) -> dict:
 
 def prepare_sources(*, log: Log = print) -> list[Path]:
     """Every sdist the chapters read; for ``nox -s docs``."""
-    return [numpy_sdist(version, log=log) for version in NUMPY_SDISTS]
+    return [numpy_sdist(version, log=log) for version in sdist_releases()]
+
+
+def sdist_releases(current: str = CURRENT_NUMPY) -> list[str]:
+    """The releases whose sources the chapters read: the bracketing ones and today's (*current*)."""
+    return sorted({*BRACKETING_RELEASES, current}, key=lambda v: tuple(map(int, v.split("."))))

@@ -1,0 +1,114 @@
+"""Refresh every lock in ``requirements/`` on purpose, and say what changed.
+
+    ./nox -s lock                  # what the project runs (uv from requirements/uv.txt)
+    python -m ftbook.refresh_locks --uv /path/to/uv [--check]
+
+Each lock is compiled by ``uv pip compile --universal --generate-hashes``
+from what :mod:`ftbook.locks` (and :mod:`ftbook.envs`, for the book
+environments) says it is made of, into a temporary file; the lock is
+replaced only when every compile has succeeded, each by an atomic rename.
+The NumPy sdists' hashes are asked of PyPI's JSON API. Then one line per
+changed pin: ``book: numpy 2.5.5 -> 2.6.0``.
+
+``--check`` compiles and reports, but writes nothing, and exits 1 when a
+lock would change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ftbook import ProvisionError
+from ftbook.envs import BOOK_ENVS
+from ftbook.locks import REFRESH_COMMAND, REQUIREMENTS, ROOT, SESSION_LOCKS, Lock, pins
+from ftbook.sources import SDIST_LOCK, sdist_info, sdist_releases
+
+COMPILE_TIMEOUT = 600
+
+
+def all_locks() -> list[Lock]:
+    """Every lock, each after the lock it is constrained by."""
+    locks = [*SESSION_LOCKS, *(env.lock for env in BOOK_ENVS.values())]
+    return sorted(locks, key=lambda lock: lock.constrained_by is not None)
+
+
+def compile_lock(uv: str, lock: Lock, out: Path, compiled: dict[str, Path]) -> None:
+    """Compile *lock* into *out* (constraints read from the new versions already in *compiled*)."""
+    command = [uv, "pip", "compile", "--quiet", "--universal", "--generate-hashes",
+               "--python-version", lock.python, "--custom-compile-command", REFRESH_COMMAND,
+               "--output-file", str(out)]
+    if lock.constrained_by:
+        command += ["--constraints", str(compiled[lock.constrained_by])]
+    if lock.group:
+        command += ["--group", f"{ROOT / 'pyproject.toml'}:{lock.group}"]
+        given = None
+    else:
+        command += ["-"]
+        given = "\n".join(lock.requirements) + "\n"
+    done = subprocess.run(command, input=given, capture_output=True, text=True, timeout=COMPILE_TIMEOUT,
+                          cwd=ROOT)
+    if done.returncode != 0:
+        raise ProvisionError(f"uv could not compile {lock.name}:\n{done.stderr.strip()}")
+
+
+def sdist_lock_text(current: str) -> str:
+    """``numpy==X --hash=sha256:...`` for every sdist the chapters read, from PyPI's JSON API."""
+    lines = ["# The NumPy source distributions the chapters read (ftbook.sources).",
+             f"# Written by {REFRESH_COMMAND} from PyPI's JSON API; checked before anything is unpacked."]
+    for version in sdist_releases(current):
+        info = sdist_info("numpy", version)
+        lines.append(f"numpy=={version} --hash=sha256:{info['sha256']}")
+    return "\n".join(lines) + "\n"
+
+
+def changes(name: str, old: str, new: str) -> list[str]:
+    before, after = pins(old), pins(new)
+    lines = []
+    for project in sorted(before.keys() | after.keys()):
+        if before.get(project) != after.get(project):
+            was, now = before.get(project, "(new)"), after.get(project, "(gone)")
+            lines.append(f"{name}: {project} {was} -> {now}")
+    if not lines and old != new:
+        lines.append(f"{name}: same versions, other files or hashes")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ftbook.refresh_locks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uv", required=True, help="the uv executable to compile with")
+    parser.add_argument("--check", action="store_true", help="report what would change; write nothing")
+    args = parser.parse_args(argv)
+
+    REQUIREMENTS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="locks-", dir=REQUIREMENTS) as work:
+        compiled: dict[str, Path] = {}
+        try:
+            for lock in all_locks():
+                print(f"==> compiling {lock.name} (Python {lock.python})", file=sys.stderr, flush=True)
+                compiled[lock.name] = Path(work) / f"{lock.name}.txt"
+                compile_lock(args.uv, lock, compiled[lock.name], compiled)
+            current = pins(compiled["book"].read_text())["numpy"]
+            compiled[SDIST_LOCK] = Path(work) / f"{SDIST_LOCK}.txt"
+            compiled[SDIST_LOCK].write_text(sdist_lock_text(current))
+        except (ProvisionError, subprocess.TimeoutExpired) as error:
+            print(f"error: {error}\nNo lock was changed.", file=sys.stderr)
+            return 1
+        report: list[str] = []
+        for name, new in compiled.items():
+            target = REQUIREMENTS / f"{name}.txt"
+            old = target.read_text() if target.exists() else ""
+            report += changes(name, old, new.read_text())
+            if not args.check:
+                os.replace(new, target)
+    print("\n".join(report) if report else "no lock changed")
+    return 1 if args.check and report else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
