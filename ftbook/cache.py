@@ -11,7 +11,6 @@ import fcntl
 import hashlib
 import http.client
 import os
-import shutil
 import tarfile
 import tempfile
 import time
@@ -53,7 +52,7 @@ def exclusive(name: str, log: Callable[[str], None] = print) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log(f"==> waiting: another session holds {lock_path} (it is preparing {name})")
+            log(f"==> waiting: another session or chain holds {lock_path} (it is preparing {name})")
             started = time.monotonic()
             fcntl.flock(handle, fcntl.LOCK_EX)
             log(f"==> lock acquired after {format_seconds(time.monotonic() - started)}")
@@ -83,23 +82,32 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+DOWNLOAD_DEADLINE = 15 * 60  # seconds for a whole download: a mirror that trickles must end too
+
+
 def download_verified(url: str, target: Path, sha256: str, *, timeout: float) -> None:
     """Download *url* to *target*, keeping it only if its SHA-256 is *sha256*.
 
     The file is written under a name no other thread or process can be
     using (``mkstemp`` in the target's folder: the process id alone is
     shared by a process's threads) and renamed into place once verified, so
-    *target* is either complete and right or untouched. Raises
+    *target* is either complete and right or untouched. *timeout* bounds
+    each network wait, :data:`DOWNLOAD_DEADLINE` the whole download. Raises
     :class:`DownloadError` (nothing kept) when the download fails or the
     hash differs.
     """
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     partial = Path(name)
+    os.chmod(partial, 0o644)  # mkstemp's 0600 would make a shared cache unreadable to others
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE
     try:
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response, os.fdopen(handle, "wb") as out:
                 handle = None
-                shutil.copyfileobj(response, out, 1 << 20)
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    if time.monotonic() > deadline:
+                        raise DownloadError(f"not complete after {DOWNLOAD_DEADLINE} s ({out.tell()} bytes)")
                 expected = response.headers.get("Content-Length")
                 if expected is not None and out.tell() != int(expected):
                     raise DownloadError(f"cut off after {out.tell()} of {expected} bytes")
@@ -135,6 +143,10 @@ def fetch_verified(
     deleted and fetched again. Raises :class:`FetchFailed` when no URL works.
     """
     with exclusive(f"download-{target.name}", log):
+        # Holding the file's lock, no one else is writing it: a partial file
+        # left here was abandoned by a killed session.
+        for abandoned in target.parent.glob(f".{target.name}.*.part"):
+            abandoned.unlink(missing_ok=True)
         if target.exists():
             actual = sha256_of(target)
             if actual == sha256:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from ftbook.envs import BOOK_ENVS
+from ftbook.sources import CURRENT_NUMPY
 
 
 def reader_command(example: str, *args: str, env: str | None = None, gil: bool = False) -> str:
     """The command a reader types to run *example* as a chapter cell ran it, with uv.
 
     *env* names a book environment (``ftbook.envs.BOOK_ENVS``); without one,
-    the example runs on the current NumPy on 3.14t. For an old NumPy, uv runs
-    ``python script`` so that the script's own unpinned ``numpy`` requirement
-    (PEP 723) does not pull in a release with no wheel for that interpreter.
+    the example runs on 3.14t with today's NumPy as the book's lock pins it.
+    Either way uv runs ``python script`` with the release pinned, so that the
+    script's own unpinned ``numpy`` requirement (PEP 723) pulls in neither a
+    newer release than the cell ran nor one with no wheel for that interpreter.
     """
     prefix = "PYTHON_GIL=1 " if gil else ""
     script = f"examples/{example} {' '.join(args)}".rstrip()
     if env is None:
-        return f"{prefix}uv run --python 3.14t {script}"
+        return f"{prefix}uv run --python 3.14t --with numpy=={CURRENT_NUMPY} python {script}"
     spec = BOOK_ENVS[env]
     if spec.interpreter not in ("3.13t", "3.14t"):
         raise ValueError(f"{env} runs on {spec.interpreter}, which uv cannot provide")
