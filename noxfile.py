@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import nox
@@ -42,7 +42,7 @@ from ftbook.envs import (  # noqa: E402
 )
 from ftbook.gil import check_python  # noqa: E402
 from ftbook.inputs import rerun_all  # noqa: E402
-from ftbook.interpreters import find_or_build  # noqa: E402
+from ftbook.interpreters import INTERPRETERS, find_or_build  # noqa: E402
 from ftbook.locks import lock_path  # noqa: E402
 from ftbook.provision import run_side_by_side  # noqa: E402
 from ftbook.sources import prepare_sources  # noqa: E402
@@ -90,25 +90,40 @@ def provision(session: nox.Session, group: str | None, book_envs: Iterable[str] 
     traceback) if anything cannot be had, or if the GIL comes back after the
     session's imports. *group* None: no session environment (``provision``).
     """
-    steps: dict[str, list] = {"3.14t": [lambda log: session_env(session, group, log)]} if group else {}
+    steps: dict[str, dict] = {}
+    if group:
+        steps["3.14t"] = {"session": lambda log: session_env(session, group, log)}
     for name in book_envs:
         if name == SOURCES:
-            steps[SOURCES] = [lambda log: prepare_sources(log=log)]
-            continue
-        steps.setdefault(BOOK_ENVS[name].interpreter, []).append(
-            lambda log, name=name: prepare_book_env(name, log=log))
-    chains = {key: (lambda log, todo=todo: [step(log) for step in todo]) for key, todo in steps.items()}
+            steps[SOURCES] = {SOURCES: lambda log: prepare_sources(log=log)}
+        else:
+            steps.setdefault(BOOK_ENVS[name].interpreter, {})[name] = (
+                lambda log, name=name: prepare_book_env(name, log=log))
+    chains = {key: chain_of(key, todo) for key, todo in steps.items()}
     try:
         made = run_side_by_side(chains, session.log, failure_log=cache_dir("logs") / "provision")
         if group is None:
             return None
-        python = made["3.14t"][0]
+        python = made["3.14t"]["session"]
         check_python(python, GIL_CHECK_IMPORTS[session.name])
     except ProvisionError as error:
         session.error(str(error))
     imported = ", ".join(GIL_CHECK_IMPORTS[session.name]) or "nothing"
     session.log(f"free-threaded, GIL disabled after importing {imported}: {python}")
     return python
+
+
+def chain_of(key: str, todo: dict) -> Callable:
+    """One chain: the interpreter *key* first, then its environments side by side (pip mostly waits)."""
+
+    def chain(log):
+        if key in INTERPRETERS:
+            find_or_build(key, log=log)
+        if len(todo) == 1:
+            return {name: step(log) for name, step in todo.items()}
+        return run_side_by_side(todo, log, failure_log=cache_dir("logs") / "provision", advice=False)
+
+    return chain
 
 
 def prepare_chapters(session: nox.Session, kernel: Path) -> None:

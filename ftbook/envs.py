@@ -126,8 +126,8 @@ def ensure_venv(
     environment's ``sys.path`` with a ``.pth`` file: what an editable install
     does, without a build step. *installer*, if given, is an interpreter of
     the same version and ABI whose pip installs the lock (``pip install
-    --target``), so that pip never runs on *base_python*; the environment
-    then has no pip.
+    --target``), so that pip never runs on *base_python*. The environment
+    itself has no pip.
 
     The stamp records what was asked for and what got installed (name and
     version of every distribution), so a chapter's results can be keyed by
@@ -152,14 +152,16 @@ def ensure_venv(
         started = time.monotonic()
         if venv.exists():
             shutil.rmtree(venv)
-        _checked_run([str(base_python), "-m", "venv", *(["--without-pip"] if installer else []), str(venv)],
-                     f"creating {venv}")
+        # No pip inside: copying one in (ensurepip) took longer than installing
+        # numpy. The base interpreter's pip installs into the environment instead
+        # (`pip --python`), or the installer's, into its site-packages (`--target`).
+        _checked_run([str(base_python), "-m", "venv", "--without-pip", str(venv)], f"creating {venv}")
         purelib = Path(_checked_run(
             [str(venv_python(venv)), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
             f"asking {venv} for its site-packages",
         ).strip())
         pip = [str(installer), "-m", "pip", "install", "--target", str(purelib)] if installer else [
-            str(venv_python(venv)), "-m", "pip", "install"]
+            str(base_python), "-m", "pip", "--python", str(venv_python(venv)), "install"]
         _checked_run([*pip, "--disable-pip-version-check", "--progress-bar", "off", "-q",
                       "--require-hashes", "--no-deps", "-r", str(lock)],
                      f"installing {lock.name} into {venv}")

@@ -436,7 +436,7 @@ def build(
     tarball = fetch_source(spec, log=log, sources=sources)
     jobs = os.cpu_count() or 1
     log(
-        f"==> building CPython {spec.version} ({' '.join(spec.configure_args)}) into {prefix}\n"
+        f"==> building CPython {spec.version} ({spec.configure_summary}) into {prefix}\n"
         f"    why: {why}\n"
         f"    expect about {spec.expected_build_minutes} min on 2 cores; this happens once per machine"
     )

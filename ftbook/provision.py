@@ -29,8 +29,8 @@ from ftbook.interpreters import Log
 Chain = Callable[[Log], object]
 
 
-def run_side_by_side(chains: Mapping[str, Chain], log: Log, *, failure_log: Path | None = None
-                     ) -> dict[str, object]:
+def run_side_by_side(chains: Mapping[str, Chain], log: Log, *, failure_log: Path | None = None,
+                     advice: bool = True) -> dict[str, object]:
     """Run every chain at once; return each one's result by name.
 
     Every chain runs to its end even when another fails (a build half-way
@@ -38,7 +38,8 @@ def run_side_by_side(chains: Mapping[str, Chain], log: Log, *, failure_log: Path
     names every failure, in which chain, and what to do. A chain that
     raises anything else (a bug) is reported the same way, its traceback
     written to a file under *failure_log* (a path prefix) and named in the
-    message: the reader sees one message, never a traceback.
+    message: the reader sees one message, never a traceback. *advice* False
+    leaves out the closing "run again" line, for chains run inside a chain.
     """
     lock = threading.Lock()  # one line at a time, never two half-lines
 
@@ -75,11 +76,12 @@ def run_side_by_side(chains: Mapping[str, Chain], log: Log, *, failure_log: Path
                 results[name] = future.result()
             except ProvisionError as error:
                 failures.append(f"[{name}] {error}")
-    if failures:
+    if failures and advice:
         kept = [name for name in chains if name in results]
         failures.append(
             (f"The other chains finished and their work is kept ({', '.join(kept)}). " if kept else "")
             + "Run the same command again to retry only what failed.")
+    if failures:
         raise ProvisionError("\n".join(failures))
     if len(chains) > 1:
         log(f"==> {', '.join(chains)} ready in {format_seconds(time.monotonic() - started)}")
