@@ -12,9 +12,10 @@ catch that moment. It only reads, so it shows the race without crashing.
 
 ``--layout strided`` watches a non-contiguous (4, 3) view instead: np.repeat
 works on a private contiguous copy of it and never writes its dims.
-``--dtype object`` repeats an array of Python objects: NumPy <= 2.4 allocates
-such results (1 KiB and more) with the GIL released, so even with the GIL on
-another thread could run inside the window.
+``--dtype object`` repeats an array of Python objects. NumPy 2.1.0 to 2.4.6
+allocates such zero-filled results (1 KiB and more) with the GIL released
+(2.5.0 no longer does, numpy/numpy#30499); the window exists only up to
+2.2.2, and there this lets another thread run inside it even with the GIL on.
 
     python shape_watcher.py --threads 1 --iterations 200000 --json
     python shape_watcher.py --layout strided --json
@@ -34,7 +35,8 @@ LAYOUTS = {
     "strided": lambda dtype: np.arange(24, dtype=dtype).reshape(SHAPE[0], 2 * SHAPE[1])[:, ::2],
 }
 # REPEATS for object arrays: 4 x 3 objects x 100 = 9.6 KB, above the 1 KiB at
-# which NumPy <= 2.4's default allocator drops the GIL to zero-fill.
+# which the default allocator of NumPy 2.1.0 to 2.4.6 drops the GIL to
+# zero-fill (the np.repeat window it opens to other threads: up to 2.2.2).
 REPEATS_FOR = {"int64": REPEATS, "object": 100}
 
 

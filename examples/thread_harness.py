@@ -27,8 +27,11 @@ write again:
   A crash (a race that corrupts memory) kills the process with a signal
   instead; run racy examples in a subprocess to see it as a result.
 
-In the spirit of NumPy's ``run_threaded`` (numpy/_core/tests/test_multithreading.py),
-written for scripts rather than tests.
+In the spirit of NumPy's ``run_threaded``, written for scripts rather than
+tests. NumPy defines it in numpy/testing/_private/utils.py and exports it
+from ``numpy.testing`` (both so at v2.2.2 and v2.5.2:
+https://github.com/numpy/numpy/blob/v2.5.2/numpy/testing/_private/utils.py#L2810);
+its own tests, such as numpy/_core/tests/test_multithreading.py, import it.
 """
 
 import argparse
