@@ -13,7 +13,6 @@ import base64
 import hashlib
 import io
 import subprocess
-import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -23,6 +22,7 @@ from packaging.requirements import Requirement
 
 from ftbook import ProvisionError
 from ftbook.envs import BOOK_ENVS, book_env_dir, ensure_venv
+from ftbook.interpreters import find_or_build
 from ftbook.locks import REQUIREMENTS, ROOT, SESSION_LOCKS, lock_path, pinned_version, pins
 from ftbook.refresh_locks import all_locks, changes
 from ftbook.sources import CURRENT_NUMPY, NUMPY_SDISTS, sdist_releases
@@ -123,7 +123,7 @@ def tiny_wheel(folder: Path, version: str) -> Path:
 
 
 @pytest.fixture
-def local_index(tmp_path, monkeypatch):
+def local_index(tmp_path, monkeypatch, base_python):  # base_python first: found before the cache moves
     """A folder of wheels as pip's only source: version 1.0, and a newer 2.0 'released upstream'."""
     index = tmp_path / "index"
     index.mkdir()
@@ -134,23 +134,29 @@ def local_index(tmp_path, monkeypatch):
     return hashlib.sha256(old.read_bytes()).hexdigest()
 
 
+@pytest.fixture(scope="module")
+def base_python() -> Path:
+    """The 3.14t this test session runs on (its own venv has no pip to lend), from the real cache."""
+    return find_or_build("3.14t", log=lambda _: None)
+
+
 def probe_version(python: Path) -> str:
     return subprocess.run([python, "-c", "import ftbook_probe; print(ftbook_probe.VERSION)"],
                           capture_output=True, text=True, check=True, timeout=60).stdout.strip()
 
 
-def test_a_newer_release_changes_nothing(local_index, tmp_path):
+def test_a_newer_release_changes_nothing(local_index, base_python, tmp_path):
     # The lock pins 1.0; 2.0 is there too. The environment gets 1.0.
     lock = tmp_path / "probe.txt"
     lock.write_text(f"ftbook-probe==1.0 --hash=sha256:{local_index}\n")
-    python = ensure_venv(tmp_path / "venv", Path(sys.executable), lock, log=lambda _: None)
+    python = ensure_venv(tmp_path / "venv", base_python, lock, log=lambda _: None)
     assert probe_version(python) == "1.0"
 
 
-def test_a_file_with_another_hash_is_refused(local_index, tmp_path):
+def test_a_file_with_another_hash_is_refused(local_index, base_python, tmp_path):
     # The same name and version, but not the file that was locked: pip refuses it, and the
     # message says what failed and where the full log is.
     lock = tmp_path / "probe.txt"
     lock.write_text(f"ftbook-probe==1.0 --hash=sha256:{'0' * 64}\n")
     with pytest.raises(ProvisionError, match=r"(?s)installing probe.txt .* failed.*HASHES.*Full log: "):
-        ensure_venv(tmp_path / "venv", Path(sys.executable), lock, log=lambda _: None)
+        ensure_venv(tmp_path / "venv", base_python, lock, log=lambda _: None)
