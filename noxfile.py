@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from ftbook import ProvisionError  # noqa: E402
-from ftbook.cache import cache_dir, exclusive  # noqa: E402
+from ftbook.cache import cache_dir, folder_lock  # noqa: E402
 from ftbook.envs import (  # noqa: E402
     BOOK_ENVS,
     NEEDED_ENVS_PREFIX,
@@ -176,13 +176,13 @@ def sphinx(
 ) -> None:
     """Run Sphinx with the session's arguments; ``--rerun-all`` among them re-executes every chapter."""
     posargs = list(session.posargs)
-    if RERUN_ALL in posargs:
-        posargs.remove(RERUN_ALL)
-        session.log(f"{RERUN_ALL}: emptying the execution cache; every chapter will be executed again")
-        extra = (*rerun_all(BUILD / ".jupyter_cache"), *extra)
     # The build folder and its execution cache have one owner at a time: a
     # second build in this clone (docs beside serve, say) waits for the first.
-    with exclusive(f"build-{hashlib.sha256(str(BUILD).encode()).hexdigest()[:12]}", session.log):
+    with folder_lock(BUILD, session.log):
+        if RERUN_ALL in posargs:
+            posargs.remove(RERUN_ALL)
+            session.log(f"{RERUN_ALL}: emptying the execution cache; every chapter will be executed again")
+            extra = (*rerun_all(BUILD / ".jupyter_cache"), *extra)
         session.run(
             str(python), "-m", "sphinx", "-b", builder,
             "-W", "--keep-going",  # warnings are errors, but report them all

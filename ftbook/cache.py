@@ -62,6 +62,27 @@ def exclusive(name: str, log: Callable[[str], None] = print) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def folder_lock(folder: Path, log: Callable[[str], None] = print):
+    """:func:`exclusive`, named after *folder* (a build folder, a clone's requirements/)."""
+    return exclusive(f"{folder.name}-{hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]}", log)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write *path* so that a reader sees the old text or the new, never half of it.
+
+    The temporary name is unique to this thread and process (``mkstemp``),
+    so two writers of the same file never share a partial one.
+    """
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.chmod(name, 0o644)
+        os.replace(name, path)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
 def format_seconds(seconds: float) -> str:
     """``174.2`` -> ``'2 min 54 s'``; short durations keep one decimal."""
     if seconds < 60:

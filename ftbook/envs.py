@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from ftbook import DECLARED_ENVS, ProvisionError, check_declared
-from ftbook.cache import cache_dir, exclusive, format_seconds
+from ftbook.cache import atomic_write_text, cache_dir, exclusive, format_seconds
 from ftbook.interpreters import Log, find_or_build
 from ftbook.locks import Lock, digest
 
@@ -168,9 +168,7 @@ def ensure_venv(
         if project:
             (purelib / "ftbook-project.pth").write_text(str(project) + "\n")
         installed = installed_distributions(purelib)
-        partial = stamp.with_name(f"{STAMP}.{os.getpid()}.part")  # under the lock: no other writer
-        partial.write_text(json.dumps({"wanted": wanted, "installed": installed}, indent=1))
-        os.replace(partial, stamp)
+        atomic_write_text(stamp, json.dumps({"wanted": wanted, "installed": installed}, indent=1))
         log(f"==> environment {label} ready in {format_seconds(time.monotonic() - started)}")
     return venv_python(venv)
 

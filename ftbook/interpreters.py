@@ -40,6 +40,7 @@ from pathlib import Path
 from ftbook import ProvisionError
 from ftbook.cache import (
     FetchFailed,
+    atomic_write_text,
     cache_dir,
     exclusive,
     fetch_verified,
@@ -468,7 +469,8 @@ def build(
         raise ProvisionError(
             f"the new build of CPython {spec.version} is unusable: {problem} (log: {build_log})")
     seconds = time.monotonic() - started
-    (prefix / COMPLETE_MARKER).write_text(
+    atomic_write_text(  # last: a lock-free reader trusts a prefix only once this exists
+        prefix / COMPLETE_MARKER,
         json.dumps(
             {"version": spec.version, "sha256": spec.sha256, "configure": spec.configure_args,
              "install": spec.install_args, "seconds": seconds},

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from ftbook import ProvisionError
+from ftbook.cache import folder_lock
 from ftbook.envs import BOOK_ENVS
 from ftbook.locks import REFRESH_COMMAND, REQUIREMENTS, ROOT, SESSION_LOCKS, Lock, pins
 from ftbook.sources import SDIST_LOCK, sdist_info, sdist_releases
@@ -84,13 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uv", required=True, help="the uv executable to compile with")
     parser.add_argument("--check", action="store_true", help="report what would change; write nothing")
     args = parser.parse_args(argv)
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731 - stdout is the report
 
     REQUIREMENTS.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="locks-", dir=REQUIREMENTS) as work:
+    # requirements/ has one writer at a time; each lock is replaced whole.
+    owner = folder_lock(REQUIREMENTS, log)
+    with owner, tempfile.TemporaryDirectory(prefix="lock-", dir=REQUIREMENTS) as work:
         compiled: dict[str, Path] = {}
         try:
             for lock in all_locks():
-                print(f"==> compiling {lock.name} (Python {lock.python})", file=sys.stderr, flush=True)
+                log(f"==> compiling {lock.name} (Python {lock.python})")
                 compiled[lock.name] = Path(work) / f"{lock.name}.txt"
                 compile_lock(args.uv, lock, compiled[lock.name], compiled)
             current = pins(compiled["book"].read_text())["numpy"]

@@ -40,6 +40,7 @@ from docutils import nodes
 from sphinx.application import Sphinx
 
 from ftbook import DECLARED_ENVS, DECLARED_EXAMPLES
+from ftbook.cache import atomic_write_text
 from ftbook.inputs import EXAMPLES, chapter_inputs, example_files
 from ftbook.run import is_script
 
@@ -123,7 +124,7 @@ def write_example_pages(app: Sphinx) -> None:
     for filename, text in wanted.items():
         target = folder / filename
         if not target.exists() or target.read_text() != text:
-            target.write_text(text)
+            atomic_write_text(target, text)  # the test suite's build may read these meanwhile
 
 
 # --------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from ftbook.cache import folder_lock
 from ftbook.envs import BOOK_ENVS, NEEDED_ENVS_PREFIX, book_env_python
 from ftbook.run import ROOT, Outcome, run
 
@@ -61,8 +62,9 @@ def built_book(tmp_path_factory) -> BuiltBook:
     """The whole book, built once for the test session into a fresh folder."""
     root = tmp_path_factory.mktemp("book")
     cache = root / "jupyter_cache"
-    if DOCS_CACHE.is_dir():
-        shutil.copytree(DOCS_CACHE, cache)
+    with folder_lock(DOCS_CACHE.parent):  # not while a `nox -s docs` in this clone writes it
+        if DOCS_CACHE.is_dir():
+            shutil.copytree(DOCS_CACHE, cache)
     return BuiltBook(root, sphinx_build(root, cache))
 
 

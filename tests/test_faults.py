@@ -473,3 +473,51 @@ def test_download_killed_mid_way_leaves_no_target_and_the_rerun_fetches(stand_in
     assert server.requests[stand_ins.path] == 2
     # ...and deleted by the next holder of the file's lock, never used: only the tarball remains.
     assert set(downloads.iterdir()) == {target}
+
+
+# --- files rewritten in place, and folders with one owner ----------------------------------
+
+
+def test_a_rewritten_file_is_never_seen_half_written(tmp_path):
+    # Generated pages and stamps are rewritten while another process may read them:
+    # a reader must see one writer's whole text, never a mix or an empty file.
+    target = tmp_path / "page.md"
+    texts = [f"{n}" * 100_000 for n in range(4)]
+    cache.atomic_write_text(target, texts[0])
+    stop = threading.Event()
+    seen = set()
+
+    def read():
+        while not stop.is_set():
+            seen.add(target.read_text())
+
+    def write(text):
+        for _ in range(20):
+            cache.atomic_write_text(target, text)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        at_once([functools.partial(write, text) for text in texts], 60)
+    finally:
+        stop.set()
+        reader.join(30)
+    assert seen <= set(texts) and len(seen) > 1
+    assert [path.name for path in tmp_path.iterdir()] == ["page.md"]  # no partial left
+
+
+def test_a_folder_lock_admits_one_holder_at_a_time(tmp_path, downloads):
+    # The build folder (nox -s docs, the test suite's copy of its cache) has one owner at a time.
+    inside = []
+    overlap = threading.Event()
+
+    def hold():
+        with cache.folder_lock(tmp_path / "_build", log=lambda _: None):
+            inside.append(1)
+            if len(inside) > 1:
+                overlap.set()
+            time.sleep(0.2)
+            inside.pop()
+
+    at_once([hold, hold, hold], 30)
+    assert not overlap.is_set()
