@@ -55,6 +55,9 @@ def compile_lock(uv: str, lock: Lock, out: Path, compiled: dict[str, Path]) -> N
                           cwd=ROOT)
     if done.returncode != 0:
         raise ProvisionError(f"uv could not compile {lock.name}:\n{done.stderr.strip()}")
+    # uv's "via -c <constraints>" notes name the temporary folder; name where the file will live.
+    temporary = out.parent.relative_to(ROOT).as_posix()
+    out.write_text(out.read_text().replace(f"{temporary}/", f"{REQUIREMENTS.relative_to(ROOT).as_posix()}/"))
 
 
 def sdist_lock_text(current: str) -> str:
