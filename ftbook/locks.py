@@ -9,8 +9,8 @@ is not listed. A new release on PyPI therefore changes nothing until
 The locks are written by ``uv pip compile --universal --generate-hashes``
 (uv only runs in that session; installing needs nothing but pip, which every
 interpreter the project builds or finds has). What they are compiled from is
-:data:`LOCKS` below: the dependency groups of ``pyproject.toml`` for the nox
-sessions, and each book environment's requirements (``ftbook.envs``).
+:data:`SESSION_LOCKS` below (dependency groups of ``pyproject.toml``, and
+the two tools) and each book environment's ``lock`` (``ftbook.envs``).
 
 The NumPy source distributions the chapters read are pinned the same way, in
 ``requirements/numpy-sdists.txt`` (one ``numpy==X --hash=sha256:...`` line
@@ -41,7 +41,7 @@ class Lock:
 
     @property
     def path(self) -> Path:
-        return REQUIREMENTS / f"{self.name}.txt"
+        return lock_path(self.name)
 
 
 # The nox sessions' environments and the two tools. The book environments'
