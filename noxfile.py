@@ -11,7 +11,7 @@
     nox -s lock        refresh the pinned, hashed requirements/ on purpose; print what changed
 
 The host Python only drives nox. Each session makes its own environment on a
-free-threaded interpreter that ``ftbook.interpreters`` finds or builds, so
+free-threaded interpreter that ``ftbook.provision.interpreters`` finds or builds, so
 the sessions use nox's "none" backend and manage those environments
 themselves (nox itself cannot create a venv from an interpreter that does
 not exist yet).
@@ -31,8 +31,10 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from ftbook import ProvisionError  # noqa: E402
-from ftbook.cache import cache_dir, folder_lock  # noqa: E402
-from ftbook.envs import (  # noqa: E402
+from ftbook.build.inputs import rerun_all  # noqa: E402
+from ftbook.gil import check_python  # noqa: E402
+from ftbook.provision.cache import cache_dir, folder_lock  # noqa: E402
+from ftbook.provision.envs import (  # noqa: E402
     BOOK_ENVS,
     NEEDED_ENVS_PREFIX,
     STAMP,
@@ -40,12 +42,10 @@ from ftbook.envs import (  # noqa: E402
     ensure_venv,
     prepare_book_env,
 )
-from ftbook.gil import check_python  # noqa: E402
-from ftbook.inputs import rerun_all  # noqa: E402
-from ftbook.interpreters import INTERPRETERS, find_or_build  # noqa: E402
-from ftbook.locks import lock_path  # noqa: E402
-from ftbook.provision import run_side_by_side  # noqa: E402
-from ftbook.sources import prepare_sources  # noqa: E402
+from ftbook.provision.interpreters import INTERPRETERS, find_or_build  # noqa: E402
+from ftbook.provision.locks import lock_path  # noqa: E402
+from ftbook.provision.side_by_side import run_side_by_side  # noqa: E402
+from ftbook.provision.sources import prepare_sources  # noqa: E402
 
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["tests"]
@@ -229,7 +229,7 @@ def browser(session: nox.Session) -> None:
     """
     python = book_session(session)
     sphinx(session, python, "html")
-    session.run(str(python), "-m", "ftbook.browser", str(BUILD / "html"),
+    session.run(str(python), "-m", "ftbook.tools.browser", str(BUILD / "html"),
                 "--screenshots", str(BUILD / "screenshots"), external=True)
 
 
@@ -237,7 +237,7 @@ def browser(session: nox.Session) -> None:
 def examples(session: nox.Session) -> None:
     """Run every example on 3.14t, each bounded in time; fail if any fails."""
     python = provision(session, "examples")
-    session.run(str(python), "-m", "ftbook.examples_check", *session.posargs, external=True)
+    session.run(str(python), "-m", "ftbook.tools.examples_check", *session.posargs, external=True)
 
 
 @nox.session
@@ -296,11 +296,11 @@ def provision_session(session: nox.Session) -> None:
 
 @nox.session
 def lock(session: nox.Session) -> None:
-    """Refresh requirements/ from pyproject.toml and ftbook.envs, on purpose; print what changed.
+    """Refresh requirements/ from pyproject.toml and ftbook.provision.envs, on purpose; print what changed.
 
     ``-- --check`` writes nothing and fails if a lock would change. Runs on
     the Python that runs nox; uv comes from requirements/uv.txt.
     """
     tools = ensure_venv(ROOT / ".nox" / "lock-tools", Path(sys.executable), lock_path("uv"), log=session.log)
-    session.run(sys.executable, "-m", "ftbook.refresh_locks", "--uv", str(tools.parent / "uv"),
+    session.run(sys.executable, "-m", "ftbook.provision.refresh_locks", "--uv", str(tools.parent / "uv"),
                 *session.posargs, external=True)

@@ -4,7 +4,7 @@ Chapters are MyST notebooks executed by myst-nb on the kernel of the
 environment Sphinx runs in: the free-threaded 3.14t environment that
 ``nox -s docs`` makes. Execution results are cached (jupyter-cache) under a
 key that covers a chapter's code cells and everything it runs (examples,
-ftbook modules, environments; see ftbook.sphinxext), so a chapter re-runs
+ftbook modules, environments; see ftbook.build.sphinxext), so a chapter re-runs
 exactly when one of those changes. ``nox -s docs -- --rerun-all`` re-runs
 every chapter.
 """
@@ -22,11 +22,11 @@ copyright = "2026, " + author
 # Where the sources are published; the theme's repository and edit buttons
 # point here. Forks and mirrors override it without editing this file.
 repository_url = os.environ.get("FTBOOK_REPOSITORY_URL", "https://github.com/ft-metadata-book/ft-metadata-book")
-ftbook_repository_url = repository_url  # the {repo} role's links (ftbook.sphinxext)
+ftbook_repository_url = repository_url  # the {repo} role's links (ftbook.build.sphinxext)
 
 extensions = [
     "myst_nb",
-    "ftbook.sphinxext",  # re-execute a chapter when an example or environment it runs changes
+    "ftbook.build.sphinxext",  # re-execute a chapter when an example or environment it runs changes
     "sphinx_copybutton",
     "sphinx_design",
 ]

@@ -45,6 +45,13 @@ import numpy as np
 from demo_patterns import BuildError, load_extension
 from thread_harness import finish, parser, run_threaded
 
+# The keys of its --json summary besides the harness's: chapters and tests read them,
+# so renaming one is a change of contract (python -m ftbook.tools.uses critical_sections.py).
+SUMMARY_KEYS = (
+    "scenario", "sanitize", "reader_saw", "deadlocked", "reader_waited_ms", "final_pair", "flips",
+    "reads", "torn_reads",
+)
+
 LENGTH = 8  # items of the shared int64 array: the whole pair is (8, 8) or (4, 16)
 SCENARIOS = ["locked-reader", "unlocked-reader", "blocking-callback", "nested", "reentrant-callback",
              "mutex-callback", "stress"]

@@ -47,6 +47,13 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
+# The keys of its --json summary besides the harness's: chapters and tests read them,
+# so renaming one is a change of contract (python -m ftbook.tools.uses demo_patterns.py).
+SUMMARY_KEYS = (
+    "pattern", "mode", "sanitize", "expected_shape", "reader_saw", "result_shape", "result_ok",
+    "final_shape", "events", "calls", "wrong_shapes", "wrong_values", "errors",
+)
+
 SOURCE = Path(__file__).resolve().with_name("metadata_demo.c")
 MODULE = "metadata_demo"
 FUNCTIONS = {"mutate-restore": "repeat_mutate_restore", "copy-modify": "repeat_copy_modify"}

@@ -30,6 +30,10 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
+# The keys of its --json summary besides the harness's: chapters and tests read them,
+# so renaming one is a change of contract (python -m ftbook.tools.uses dtype_swap_reader.py).
+SUMMARY_KEYS = ("writer", "writes", "reads")
+
 
 def fresh_dtype():
     """A new structured dtype object each call: nobody else holds a reference to it."""

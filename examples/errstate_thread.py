@@ -20,6 +20,10 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
+# The keys of its --json summary besides the harness's: chapters and tests read them,
+# so renaming one is a change of contract (python -m ftbook.tools.uses errstate_thread.py).
+SUMMARY_KEYS = ("thread_inherit_context", "new_thread_divide")
+
 
 def main(argv=None):
     args = parser(__doc__, threads=None, iterations=None, timeout=10.0).parse_args(argv)

@@ -24,6 +24,12 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
+# The keys of its --json summary besides the harness's: chapters and tests read them,
+# so renaming one is a change of contract (python -m ftbook.tools.uses finalize_window.py).
+SUMMARY_KEYS = (
+    "shape", "hook_ran", "hook_saw", "reader_saw", "input_is_shared", "result_shape", "final_shape",
+)
+
 SHAPE, REPEATS = (4, 3), 5
 
 

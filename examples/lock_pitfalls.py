@@ -37,6 +37,13 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
+# The keys of its --json summary besides the harness's: chapters and tests read them,
+# so renaming one is a change of contract (python -m ftbook.tools.uses lock_pitfalls.py).
+SUMMARY_KEYS = (
+    "pitfall", "variant", "mode", "reader_saw", "valid_states", "items", "deadlocked", "operations",
+    "torn_reads", "errors", "lost_items",
+)
+
 OLD, NEW = np.arange(1, 4), np.arange(10, 70, 10)  # the two states writer-only switches between
 LINGER = 0.05  # seconds a lock holder waits once the other thread is blocked on its lock
 DEADLOCK_WAIT = 2.0  # seconds after which a thread waiting for its own lock counts as deadlocked

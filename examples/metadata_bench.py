@@ -42,6 +42,10 @@ import numpy as np
 from demo_patterns import BuildError, load_extension
 from thread_harness import Run, finish, parser, run_threaded, whole_number
 
+# The keys of its --json summary besides the harness's: chapters and tests read them,
+# so renaming one is a change of contract (python -m ftbook.tools.uses metadata_bench.py).
+SUMMARY_KEYS = ("cpu_count", "load_average_before", "thread_counts", "repeat", "results", "torn")
+
 LENGTH = 8
 STRATEGIES = ["copy-modify", "threading.Lock", "PyMutex", "critical section", "thread-local"]
 WORKLOADS = ["np.repeat, own array", "np.repeat, shared array"]

@@ -25,6 +25,10 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
+# The keys of its --json summary besides the harness's: chapters and tests read them,
+# so renaming one is a change of contract (python -m ftbook.tools.uses out_ndim_watcher.py).
+SUMMARY_KEYS = ("read", "calls", "reads", "odd_reads", "seen", "final_ndim", "sum_ok")
+
 
 def main(argv=None):
     made = parser(__doc__, threads=1, iterations=100000, timeout=30.0)

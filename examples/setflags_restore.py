@@ -28,6 +28,10 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
+# The keys of its --json summary besides the harness's: chapters and tests read them,
+# so renaming one is a change of contract (python -m ftbook.tools.uses setflags_restore.py).
+SUMMARY_KEYS = ("flag", "writeable_after_protect", "writeable_inside", "error", "writeable_final")
+
 
 def main(argv=None):
     made = parser(__doc__, threads=None, iterations=None, timeout=10.0)

@@ -34,6 +34,10 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
+# The keys of its --json summary besides the harness's: chapters and tests read them,
+# so renaming one is a change of contract (python -m ftbook.tools.uses stringdtype_claim.py).
+SUMMARY_KEYS = ("mode", "extra_references", "same_descriptor", "rounds", "both_claimed")
+
 
 def claim(args):
     run = run_threaded([lambda run: None], timeout=args.timeout)  # no threads to race: one-thread facts

@@ -10,8 +10,8 @@ import argparse
 import sys
 
 from ftbook import ProvisionError
-from ftbook.envs import BOOK_ENVS, book_env_python, prepare_book_env
-from ftbook.interpreters import INTERPRETERS, find_or_build
+from ftbook.provision.envs import BOOK_ENVS, book_env_python, prepare_book_env
+from ftbook.provision.interpreters import INTERPRETERS, find_or_build
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from ftbook.chapter import markdown_table
-from ftbook.envs import BOOK_ENVS, book_env_python
-from ftbook.run import run
+from ftbook.provision.envs import BOOK_ENVS, book_env_python
+from ftbook.run import run_command
+from ftbook.tables import markdown_table
+
+USES_EVERY_BOOK_ENV = True  # ftbook.build.inputs: the "About this build" chapter asks each one
 
 _ENV_PROBE = """
 import json, platform, sys, sysconfig
@@ -28,7 +30,7 @@ def describe_book_envs():
 
     rows = []
     for env in BOOK_ENVS.values():
-        outcome = run([book_env_python(env.name), "-c", _ENV_PROBE], timeout=120)
+        outcome = run_command([book_env_python(env.name), "-c", _ENV_PROBE], timeout=120)
         info = outcome.summary
         if info is None:
             raise RuntimeError(f"probing {env.name} failed ({outcome.describe()}):\n{outcome.stderr}")

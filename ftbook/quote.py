@@ -2,7 +2,7 @@
 
 The book never pastes NumPy's code. A chapter names a release, a file and a
 function (or two lines that bracket a passage); this module cuts those lines
-out of that release's sdist (:func:`ftbook.sources.numpy_sdist`: downloaded
+out of that release's sdist (:func:`ftbook.provision.sources.numpy_sdist`: downloaded
 from PyPI, SHA-256 pinned), and renders them with their line numbers and a
 permalink to the same lines at the release's tag on GitHub. If a function
 or a marker line is not where the chapter says, the build fails instead of
@@ -21,7 +21,7 @@ import difflib
 import re
 from pathlib import Path
 
-from ftbook.sources import numpy_sdist
+from ftbook.provision.sources import numpy_sdist
 
 TAG_URL = "https://github.com/numpy/numpy/blob/v{version}/{path}#L{start}-L{end}"
 

@@ -18,7 +18,6 @@ import re
 from collections.abc import Mapping
 from pathlib import PurePath
 
-from ftbook.envs import book_env_python
 from ftbook.run import Outcome, run_example
 
 # halt_on_error: stop at the first report (the race corrupts memory next, and
@@ -141,6 +140,11 @@ class TsanRun:
     reports: list[Report]
 
     @property
+    def request(self):
+        """What was run (so that ``commands_box`` takes a TSAN run as it takes an outcome)."""
+        return self.outcome.request
+
+    @property
     def reported(self) -> bool:
         return bool(self.reports) or self.outcome.returncode == TSAN_EXIT
 
@@ -166,12 +170,8 @@ def run_example_under_tsan(
     compiled with ``-fsanitize=thread`` on first use (the docs session does
     it beforehand, so chapters do not pay for it).
     """
-    outcome = run_example(
-        name, *args,
-        python=book_env_python("tsan"),
-        env={"TSAN_OPTIONS": tsan_options(**(options or {}))},
-        timeout=timeout,
-    )
+    variables = {"TSAN_OPTIONS": tsan_options(**(options or {}))}
+    outcome = run_example(name, *args, env="tsan", variables=variables, timeout=timeout)
     return TsanRun(outcome, parse_reports(outcome.stderr))
 
 

@@ -6,7 +6,7 @@ HTML (the build checks, the browser test) uses that one build.
 
 The build starts from a copy of the execution cache of the last
 ``nox -s docs`` in this clone, when there is one. That is safe because a
-chapter's cached outputs are keyed by everything it runs (ftbook.inputs):
+chapter's cached outputs are keyed by everything it runs (ftbook.build.inputs):
 a chapter whose code, examples or environments changed since is executed
 again, and the others are exactly what executing them would reproduce. On a
 clean clone (CI) there is no cache to copy, and every chapter executes.
@@ -22,16 +22,16 @@ from pathlib import Path
 
 import pytest
 
-from ftbook.cache import folder_lock
-from ftbook.envs import BOOK_ENVS, NEEDED_ENVS_PREFIX, book_env_python
-from ftbook.run import ROOT, Outcome, run
+from ftbook.provision.cache import folder_lock
+from ftbook.provision.envs import BOOK_ENVS, NEEDED_ENVS_PREFIX, book_env_python
+from ftbook.run import ROOT, Outcome
 
 DOCS = ROOT / "docs"
 DOCS_CACHE = DOCS / "_build" / ".jupyter_cache"  # nox -s docs's execution cache
 
 
 def sphinx_build(out: Path, cache: Path) -> Outcome:
-    return run(
+    return run_command(
         [sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going",
          "-d", out / "doctrees", DOCS, out / "html",
          "-D", f"nb_execution_cache_path={cache}"],

@@ -18,7 +18,7 @@ SCREENSHOTS = ROOT / "docs" / "_build" / "screenshots"
 
 @pytest.fixture(scope="module")
 def chromium():
-    from ftbook.browser import find_chromium
+    from ftbook.tools.browser import find_chromium
 
     try:
         return find_chromium()
@@ -30,7 +30,7 @@ def chromium():
 
 @pytest.mark.slow
 def test_book_in_a_real_browser(built_book, chromium):
-    from ftbook.browser import check_site
+    from ftbook.tools.browser import check_site
 
     assert built_book.ok, "the book did not build (see test_book_builds)"
     report = check_site(built_book.html, SCREENSHOTS, chromium=chromium)

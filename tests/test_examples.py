@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from ftbook.run import EXAMPLES, example_scripts, run, run_example
+from ftbook.run import EXAMPLES, example_scripts, run_command, run_example
 
 SCRIPTS = [p.name for p in example_scripts()]
 # The examples that run their threads with the harness: a worker's exception must reach their summary.
@@ -113,5 +113,6 @@ def test_help_runs_in_a_copy_of_the_folder(tmp_path):
     for source in [*EXAMPLES.glob("*.py"), *EXAMPLES.glob("*.c")]:
         (tmp_path / source.name).write_text(source.read_text())
     for name in SCRIPTS:
-        outcome = run([sys.executable, "-E", "-s", tmp_path / name, "--help"], timeout=30, cwd=tmp_path)
+        outcome = run_command([sys.executable, "-E", "-s", tmp_path / name, "--help"],
+                              timeout=30, cwd=tmp_path)
         assert outcome.returncode == 0, (name, outcome.stderr)

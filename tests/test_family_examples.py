@@ -8,7 +8,7 @@ holds a window open.
 
 import pytest
 
-from ftbook.envs import book_env_python
+from ftbook.provision.envs import book_env_python
 from ftbook.run import run_example
 
 GIL_OFF, GIL_ON = {"PYTHON_GIL": "0"}, {"PYTHON_GIL": "1"}

@@ -7,7 +7,7 @@ second downloader shows up (a second request for the same path, or a
 certain, not hoped for. The "CPython source" is test_interpreters' stand-in
 tarball, whose install is a wrapper of the interpreter running these tests.
 
-Functions of :mod:`ftbook.cache` are looked up at call time (``cache.fetch_verified``),
+Functions of :mod:`ftbook.provision.cache` are looked up at call time (``cache.fetch_verified``),
 so that this file also runs against older code that lacks some of them: each
 test then fails on its own.
 """
@@ -38,20 +38,20 @@ import pytest
 from test_interpreters import fake_source_tarball
 
 from ftbook import ProvisionError, cache
-from ftbook.interpreters import (
+from ftbook.provision.interpreters import (
     COMPLETE_MARKER,
     INTERPRETERS,
     InterpreterSpec,
     find_or_build,
     installed_python,
 )
-from ftbook.provision import run_side_by_side
+from ftbook.provision.side_by_side import run_side_by_side
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = "3.14.99"
 CHUNK_PAUSE = 0.02  # seconds between the chunks of a slow response
 HOLD_LIMIT = 10  # seconds a slow response waits half-way for a second downloader
-WAITING = "==> waiting"  # what ftbook.cache.exclusive logs when another holder has the lock
+WAITING = "==> waiting"  # what ftbook.provision.cache.exclusive logs when another holder has the lock
 
 
 # --- the server ------------------------------------------------------------------
@@ -205,7 +205,7 @@ def stand_ins(tmp_path, monkeypatch, server, downloads) -> StandIns:
 DRIVER = """\
 import ast, dataclasses, sys, urllib.request
 from urllib.parse import urljoin
-from ftbook import interpreters
+from ftbook.provision import interpreters
 
 command, changes, url = sys.argv[1], ast.literal_eval(sys.argv[2]), sys.argv[3]
 spec = interpreters.INTERPRETERS["3.14t"] = dataclasses.replace(interpreters.INTERPRETERS["3.14t"], **changes)

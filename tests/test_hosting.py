@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ftbook.run import ROOT, run
+from ftbook.run import ROOT, run_command
 
 CONFIGS = {
     "vendor.readthedocs": ROOT / ".readthedocs.yaml",
@@ -22,7 +22,8 @@ CONFIGS = {
 
 def validate(schema: str, path: Path):
     checker = Path(sys.executable).parent / "check-jsonschema"
-    return run([shutil.which("check-jsonschema") or checker, "--builtin-schema", schema, path], timeout=120)
+    return run_command([shutil.which("check-jsonschema") or checker, "--builtin-schema", schema, path],
+                       timeout=120)
 
 
 @pytest.mark.parametrize("schema", CONFIGS)

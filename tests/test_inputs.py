@@ -1,10 +1,10 @@
-"""ftbook.inputs and ftbook.sphinxext: what a chapter runs, and the key its outputs are cached under."""
+"""ftbook.build.inputs and ftbook.build.sphinxext: what a chapter runs, and the key its outputs are cached by."""
 
 import pytest
 
-from ftbook import inputs
-from ftbook.inputs import chapter_inputs
-from ftbook.sphinxext import DIGEST_COMMENT, with_digest
+from ftbook.build import inputs
+from ftbook.build.inputs import chapter_inputs
+from ftbook.build.sphinxext import DIGEST_COMMENT, with_digest
 
 CHAPTER = """\
 ```{code-cell} ipython3

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from ftbook import ProvisionError, interpreters
-from ftbook.interpreters import INTERPRETERS, apt_archive_bases, find_or_build, installed_python
+from ftbook.provision.interpreters import INTERPRETERS, apt_archive_bases, find_or_build, installed_python
 
 
 @pytest.fixture(autouse=True)

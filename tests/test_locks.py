@@ -21,11 +21,11 @@ import pytest
 from packaging.requirements import Requirement
 
 from ftbook import ProvisionError
-from ftbook.envs import BOOK_ENVS, book_env_dir, ensure_venv
-from ftbook.interpreters import find_or_build
-from ftbook.locks import REQUIREMENTS, ROOT, SESSION_LOCKS, lock_path, pinned_version, pins
-from ftbook.refresh_locks import all_locks, changes
-from ftbook.sources import CURRENT_NUMPY, NUMPY_SDISTS, sdist_releases
+from ftbook.provision.envs import BOOK_ENVS, book_env_dir, ensure_venv
+from ftbook.provision.interpreters import find_or_build
+from ftbook.provision.locks import REQUIREMENTS, ROOT, SESSION_LOCKS, lock_path, pinned_version, pins
+from ftbook.provision.refresh_locks import all_locks, changes
+from ftbook.provision.sources import CURRENT_NUMPY, NUMPY_SDISTS, sdist_releases
 
 
 def group_requirements(group: str) -> list[str]:

@@ -1,11 +1,11 @@
-"""ftbook.provision: interpreter chains side by side."""
+"""ftbook.provision.side_by_side: interpreter chains side by side."""
 
 import threading
 
 import pytest
 
 from ftbook import ProvisionError
-from ftbook.provision import run_side_by_side
+from ftbook.provision.side_by_side import run_side_by_side
 
 
 # The point of running chains side by side: they overlap. Each waits for the

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ftbook.inputs import rerun_all
-from ftbook.run import ROOT, run
+from ftbook.build.inputs import rerun_all
+from ftbook.run import ROOT, run_command
 
 CONF = '''
 import os, sys
@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 os.environ["PYTHONPATH"] = str(HERE.parent)  # the kernel imports this copy's ftbook, not the project's
-extensions = ["myst_nb", "ftbook.sphinxext"]
+extensions = ["myst_nb", "ftbook.build.sphinxext"]
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(HERE / "_build" / ".jupyter_cache")
 nb_execution_raise_on_error = True
@@ -64,7 +64,7 @@ def tiny_book(tmp_path):
 def build(book: Path, *extra: str) -> set[str]:
     """Build the tiny book; return the chapters that were executed."""
     docs = book / "docs"
-    outcome = run([sys.executable, "-m", "sphinx", "-b", "html", *extra,
+    outcome = run_command([sys.executable, "-m", "sphinx", "-b", "html", *extra,
                    "-d", docs / "_build" / "doctrees", docs, docs / "_build" / "html"], timeout=600)
     assert outcome.returncode == 0, outcome.stdout[-3000:] + outcome.stderr[-3000:]
     return set(re.findall(r"/(\w+)\.md: Executed notebook", outcome.stdout + outcome.stderr))

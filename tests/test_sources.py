@@ -1,4 +1,4 @@
-"""ftbook.sources against a fake PyPI on localhost (no network)."""
+"""ftbook.provision.sources against a fake PyPI on localhost (no network)."""
 
 import hashlib
 import io
@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 from ftbook import ProvisionError, sources
-from ftbook.browser import serve
+from ftbook.tools.browser import serve
 
 
 def make_sdist(folder, name="numpy-9.9.9"):

@@ -19,7 +19,7 @@ import threading
 
 import pytest
 
-from ftbook.interpreters import find_or_build
+from ftbook.provision.interpreters import find_or_build
 from ftbook.run import ROOT
 
 pytestmark = pytest.mark.needs_envs("numpy-2.2.2")

@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ftbook import ProvisionError
-from ftbook.cache import (
+from ftbook.provision.cache import (
     FetchFailed,
     atomic_write_text,
     cache_dir,

@@ -10,11 +10,11 @@ The locks are written by ``uv pip compile --universal --generate-hashes``
 (uv only runs in that session; installing needs nothing but pip, which every
 interpreter the project builds or finds has). What they are compiled from is
 :data:`SESSION_LOCKS` below (dependency groups of ``pyproject.toml``, and
-the two tools) and each book environment's ``lock`` (``ftbook.envs``).
+the two tools) and each book environment's ``lock`` (``ftbook.provision.envs``).
 
 The NumPy source distributions the chapters read are pinned the same way, in
 ``requirements/numpy-sdists.txt`` (one ``numpy==X --hash=sha256:...`` line
-each): :mod:`ftbook.sources` reads them from there.
+each): :mod:`ftbook.provision.sources` reads them from there.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import hashlib
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "requirements"
 REFRESH_COMMAND = "./nox -s lock"
 
@@ -45,7 +45,7 @@ class Lock:
 
 
 # The nox sessions' environments and the two tools. The book environments'
-# locks (env-<name>) are added by ftbook.envs, which knows their requirements.
+# locks (env-<name>) are added by ftbook.provision.envs, which knows their requirements.
 SESSION_LOCKS = (
     # nox itself, for ./nox: any host Python from 3.10 runs it (nox 2026.10.20 needs 3.10).
     Lock("nox", "3.10", requirements=("nox==2026.10.20",)),

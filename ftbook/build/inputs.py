@@ -6,12 +6,13 @@ extension's C source they compile, the ``ftbook`` modules it imports, and
 the interpreters and environments all of that runs on. This module finds
 those inputs from the chapter's own text and digests them, so that the book
 can re-execute a chapter exactly when one of them changes
-(:mod:`ftbook.sphinxext` does that).
+(:mod:`ftbook.build.sphinxext` does that).
 
 The inputs are derived, not listed by hand:
 
-- **ftbook modules**: ``ftbook.<name>`` and ``from ftbook import <name>`` in
-  the chapter, and the same in each module found, transitively.
+- **ftbook modules**: ``ftbook.<dotted.name>`` and ``from ftbook[.package]
+  import <name>`` in the chapter (with the ``__init__`` of each package on
+  the way), and the same in each module found, transitively.
 - **examples**: every file under ``examples/`` whose name, or the name of a
   folder it is in, appears in the chapter; a chapter that uses the
   ``EXAMPLES`` folder as a whole (a glob, or the folder passed to a tool)
@@ -20,8 +21,10 @@ The inputs are derived, not listed by hand:
   file names they use as string constants (``"metadata_demo.c"``), until
   nothing new is found. A name in a docstring or comment is not a use.
 - **environments**: the kernel's own environment always, and each book
-  environment named in a ``book_env_python("<name>")`` call in the chapter
-  or its modules; a call with a computed name means every book environment.
+  environment the chapter names as a string (``env="numpy-2.2.2"``, or
+  ``"numpy-2.2.2"`` in a table of runs), or its modules name as
+  ``env="<name>"`` or ``book_env_python("<name>")``. A chapter or module
+  that runs in every environment says so: ``USES_EVERY_BOOK_ENV = True``.
 
 The lists are checked while the chapter runs: the extension passes them to
 the kernel (``FTBOOK_DECLARED_*``), and ``run_example`` and
@@ -44,15 +47,18 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from ftbook.envs import BOOK_ENVS, STAMP, book_env_dir
+from ftbook.provision.envs import BOOK_ENVS, STAMP, book_env_dir
 from ftbook.run import EXAMPLES, ROOT
 
 FTBOOK = ROOT / "ftbook"
 
-_FTBOOK_MODULE = re.compile(r"\bftbook\.(\w+)|\bfrom ftbook import ([\w, ()\n]+)")
-# The folder as a whole: EXAMPLES.glob(...), or EXAMPLES passed on (run([..., EXAMPLES])).
+# ftbook.provision.envs (in an import, a call or prose), or from ftbook[.package] import a, b
+_FTBOOK_MODULE = re.compile(r"\bftbook((?:\.\w+)+)|\bfrom ftbook((?:\.\w+)*) import (\([\w,\s]+\)|[\w, ]+)")
+# The folder as a whole: EXAMPLES.glob(...), or EXAMPLES passed on (run_command([..., EXAMPLES])).
 _WHOLE_EXAMPLES_FOLDER = re.compile(r"\bEXAMPLES\s*(?:\.\s*(?:r?glob|iterdir)\b|[,)\]])")
-_ENV_CALL = re.compile(r"(?<!def )\bbook_env_python\(\s*(?:[\"']([\w.-]+)[\"'])?")
+_QUOTED = re.compile(r"[\"']([\w.-]+)[\"']")
+_ENV_IN_MODULE = re.compile(r"\b(?:env=|book_env_python\()\s*[\"']([\w.-]+)[\"']")
+_EVERY_ENV = re.compile(r"^USES_EVERY_BOOK_ENV = True\b", re.M)
 _IGNORED_PARTS = {"__pycache__", "build", ".pytest_cache"}
 
 
@@ -91,29 +97,70 @@ def chapter_inputs(text: str, *, kernel_prefix: Path | None = None) -> Inputs:
     modules = _ftbook_closure(text)
     module_texts = [path.read_text() for path in sorted(modules)]
     examples = _example_closure(text, module_texts)
-    names: set[str] = set()
-    for match in _ENV_CALL.finditer("\n".join([text, *module_texts])):
-        names |= {match.group(1)} if match.group(1) else set(BOOK_ENVS)  # a computed name: any of them
+    names = {name for name in _QUOTED.findall(text) if name in BOOK_ENVS}
+    for body in module_texts:
+        names |= set(_ENV_IN_MODULE.findall(body))
+    if any(_EVERY_ENV.search(body) for body in [text, *module_texts]):
+        names |= set(BOOK_ENVS)
     unknown = names - set(BOOK_ENVS)
     if unknown:
-        raise ValueError(f"book_env_python names unknown environments: {', '.join(sorted(unknown))}")
+        raise ValueError(f"ftbook modules name unknown book environments: {', '.join(sorted(unknown))}")
     kernel = Path(kernel_prefix or sys.prefix) / STAMP
     envs = [kernel, *(book_env_dir(name) / STAMP for name in sorted(names))]
     return Inputs(tuple(sorted(modules | examples)), tuple(envs), tuple(sorted(names)))
 
 
 def _ftbook_closure(text: str) -> set[Path]:
+    """The ftbook modules *text* names (any mention), and what those import, transitively.
+
+    In the chapter any mention counts; in a module only its imports (a name
+    in a docstring is not a use).
+    """
     found: set[Path] = set()
-    pending = [text]
+    pending = [_named_modules(text)]
     while pending:
-        for match in _FTBOOK_MODULE.finditer(pending.pop()):
-            names = [match.group(1)] if match.group(1) else re.findall(r"\w+", match.group(2))
-            for name in names:
-                path = FTBOOK / f"{name}.py"
-                if path.is_file() and path not in found:
+        for dotted in pending.pop():
+            for path in _module_files(dotted.split(".")[1:]):
+                if path not in found:
                     found.add(path)
-                    pending.append(path.read_text())
+                    pending.append(_imported_modules(path.read_text()))
     return found
+
+
+def _named_modules(text: str) -> set[str]:
+    names = set()
+    for match in _FTBOOK_MODULE.finditer(text):
+        if match.group(1):
+            names.add("ftbook" + match.group(1))
+        else:  # from ftbook.provision import envs, sources: modules or names in one
+            package = "ftbook" + (match.group(2) or "")
+            names |= {package, *(f"{package}.{name}" for name in re.findall(r"\w+", match.group(3)))}
+    return names
+
+
+def _imported_modules(source: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return {name for name in names if name == "ftbook" or name.startswith("ftbook.")}
+
+
+def _module_files(parts: list[str]) -> list[Path]:
+    """The files Python runs to import ``ftbook.<parts>``: each package's ``__init__`` and the module.
+
+    A dotted name may go on past the module (``ftbook.run.run_example``):
+    the longest prefix that is a module or a package counts.
+    """
+    for length in range(len(parts), -1, -1):
+        base = FTBOOK.joinpath(*parts[:length])
+        target = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+        if target.is_file():
+            packages = [FTBOOK.joinpath(*parts[:i]) / "__init__.py" for i in range(length)]
+            return [*packages, target]
+    return []
 
 
 def _example_closure(chapter: str, module_texts: list[str]) -> set[Path]:

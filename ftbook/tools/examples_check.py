@@ -12,15 +12,15 @@ import argparse
 import sys
 
 from ftbook.gil import require_gil_disabled
-from ftbook.run import example_scripts, run
+from ftbook.run import example_scripts, run_command
 
 
 def check(script, timeout: float) -> list[str]:
     problems = []
-    helped = run([sys.executable, script, "--help"], timeout=30)
+    helped = run_command([sys.executable, script, "--help"], timeout=30)
     if helped.returncode != 0 or "usage:" not in helped.stdout:
         problems.append(f"--help: {helped.describe()}")
-    ran = run([sys.executable, script, "--json"], timeout=timeout)
+    ran = run_command([sys.executable, script, "--json"], timeout=timeout)
     if ran.returncode != 0:
         problems.append(f"default run: {ran.describe()}\n{ran.stderr.strip()[-2000:]}")
     elif ran.summary is None:

@@ -1,10 +1,10 @@
 """Refresh every lock in ``requirements/`` on purpose, and say what changed.
 
     ./nox -s lock                  # what the project runs (uv from requirements/uv.txt)
-    python -m ftbook.refresh_locks --uv /path/to/uv [--check]
+    python -m ftbook.provision.refresh_locks --uv /path/to/uv [--check]
 
 Each lock is compiled by ``uv pip compile --universal --generate-hashes``
-from what :mod:`ftbook.locks` (and :mod:`ftbook.envs`, for the book
+from what :mod:`ftbook.provision.locks` (and :mod:`ftbook.provision.envs`, for the book
 environments) says it is made of, into a temporary file; the lock is
 replaced only when every compile has succeeded, each by an atomic rename.
 The NumPy sdists' hashes are asked of PyPI's JSON API. Then one line per
@@ -24,10 +24,10 @@ import tempfile
 from pathlib import Path
 
 from ftbook import ProvisionError
-from ftbook.cache import folder_lock
-from ftbook.envs import BOOK_ENVS
-from ftbook.locks import REFRESH_COMMAND, REQUIREMENTS, ROOT, SESSION_LOCKS, Lock, pins
-from ftbook.sources import SDIST_LOCK, sdist_info, sdist_releases
+from ftbook.provision.cache import folder_lock
+from ftbook.provision.envs import BOOK_ENVS
+from ftbook.provision.locks import REFRESH_COMMAND, REQUIREMENTS, ROOT, SESSION_LOCKS, Lock, pins
+from ftbook.provision.sources import SDIST_LOCK, sdist_info, sdist_releases
 
 COMPILE_TIMEOUT = 600
 
@@ -62,7 +62,7 @@ def compile_lock(uv: str, lock: Lock, out: Path, compiled: dict[str, Path]) -> N
 
 def sdist_lock_text(current: str) -> str:
     """``numpy==X --hash=sha256:...`` for every sdist the chapters read, from PyPI's JSON API."""
-    lines = ["# The NumPy source distributions the chapters read (ftbook.sources).",
+    lines = ["# The NumPy source distributions the chapters read (ftbook.provision.sources).",
              f"# Written by {REFRESH_COMMAND} from PyPI's JSON API; checked before anything is unpacked."]
     for version in sdist_releases(current):
         info = sdist_info("numpy", version)
@@ -83,7 +83,7 @@ def changes(name: str, old: str, new: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ftbook.refresh_locks", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ftbook.provision.refresh_locks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--uv", required=True, help="the uv executable to compile with")
     parser.add_argument("--check", action="store_true", help="report what would change; write nothing")

@@ -1,6 +1,6 @@
 """Execute one chapter, cell by cell, without building the book.
 
-    .nox/ft-book/bin/python -m ftbook.try_chapter docs/chapters/the-bug.md
+    .nox/ft-book/bin/python -m ftbook.tools.chapter docs/chapters/the-bug.md
 
 Writing a chapter is quicker when you can run just that chapter and see
 which cell fails and how long each took. This reads the MyST notebook the
@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ftbook.try_chapter",
+    parser = argparse.ArgumentParser(prog="python -m ftbook.tools.chapter",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("chapter", type=Path, help="a MyST chapter, e.g. docs/chapters/the-bug.md")
     parser.add_argument("--timeout", type=float, default=300,

@@ -6,7 +6,7 @@ Two kinds use the same code:
 - the *book environments* that chapters run examples in (NumPy 2.2.2 on
   3.13t, ...), kept in the per-user cache and shared by every clone.
 
-Every environment installs from a hashed lock file (:mod:`ftbook.locks`),
+Every environment installs from a hashed lock file (:mod:`ftbook.provision.locks`),
 exactly: nothing floats with PyPI. An environment is rebuilt only when what
 it is made of changes: the interpreter, the lock or the project path. That is
 what keeps an unchanged ``nox -s docs`` fast.
@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 from ftbook import DECLARED_ENVS, ProvisionError, check_declared
-from ftbook.cache import atomic_write_text, cache_dir, exclusive, format_seconds
-from ftbook.interpreters import Log, find_or_build
-from ftbook.locks import Lock, digest
+from ftbook.provision.cache import atomic_write_text, cache_dir, exclusive, format_seconds
+from ftbook.provision.interpreters import Log, find_or_build
+from ftbook.provision.locks import Lock, digest
 
 STAMP = ".ftbook-stamp.json"
 # How the test suite tells `nox -s tests` which book environments the selected
@@ -45,7 +45,7 @@ class BookEnv:
     """An environment a chapter runs examples in."""
 
     name: str
-    interpreter: str  # a key of ftbook.interpreters.INTERPRETERS
+    interpreter: str  # a key of ftbook.provision.interpreters.INTERPRETERS
     requirements: tuple[str, ...]  # what the lock is compiled from (and what a reader asks uv for)
     purpose: str
     # Another interpreter whose pip installs the requirements, for an
@@ -121,7 +121,7 @@ def ensure_venv(
 ) -> Path:
     """Make *venv* hold exactly what *lock* pins, on *base_python*; return its python.
 
-    *lock* is a hashed requirements file (:mod:`ftbook.locks`), installed
+    *lock* is a hashed requirements file (:mod:`ftbook.provision.locks`), installed
     with ``--require-hashes --no-deps``. *project*, if given, is put on the
     environment's ``sys.path`` with a ``.pth`` file: what an editable install
     does, without a build step. *installer*, if given, is an interpreter of

@@ -18,7 +18,7 @@ For each executable chapter, on reading it, this extension
 
 1. tells Sphinx which files the chapter depends on (``note_dependency``),
    so that a change to any of them makes Sphinx read the chapter again;
-2. writes the digest of all its inputs (:mod:`ftbook.inputs`) as a comment
+2. writes the digest of all its inputs (:mod:`ftbook.build.inputs`) as a comment
    into the chapter's first code cell, so that the cell's source -- and with
    it myst-nb's cache key -- changes exactly when an input does; and
 3. hands the kernel the lists of examples and environments the digest
@@ -40,11 +40,11 @@ from docutils import nodes
 from sphinx.application import Sphinx
 
 from ftbook import DECLARED_ENVS, DECLARED_EXAMPLES
-from ftbook.cache import atomic_write_text
-from ftbook.inputs import EXAMPLES, chapter_inputs, example_files
+from ftbook.build.inputs import EXAMPLES, chapter_inputs, example_files
+from ftbook.provision.cache import atomic_write_text
 from ftbook.run import is_script
 
-DIGEST_COMMENT = "# inputs digest (added by ftbook.sphinxext): "
+DIGEST_COMMENT = "# inputs digest (added by ftbook.build.sphinxext): "
 _FIRST_CELL_END = re.compile(r"(^```\{code-cell\}[^\n]*\n.*?)(^```[ \t]*$)", re.M | re.S)
 
 

@@ -1,6 +1,6 @@
 """Check the built book in a real browser: headless Chromium driven by Playwright.
 
-    python -m ftbook.browser docs/_build/html --screenshots docs/_build/screenshots
+    python -m ftbook.tools.browser docs/_build/html --screenshots docs/_build/screenshots
 
 Serves the HTML folder on 127.0.0.1 and visits it as a reader would:
 
@@ -271,7 +271,8 @@ def _visit(page, base: str, path: str, screenshot: Path | None, *,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ftbook.browser", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ftbook.tools.browser",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("html", type=Path, help="the built book, e.g. docs/_build/html")
     parser.add_argument("--screenshots", type=Path, default=None,
                         help="save a screenshot of each chapter here")

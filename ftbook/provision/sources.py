@@ -26,9 +26,9 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from ftbook import ProvisionError
-from ftbook.cache import FetchFailed, cache_dir, exclusive, fetch_verified, safe_extract
-from ftbook.interpreters import Log
-from ftbook.locks import hashed_pins, pinned_version
+from ftbook.provision.cache import FetchFailed, cache_dir, exclusive, fetch_verified, safe_extract
+from ftbook.provision.interpreters import Log
+from ftbook.provision.locks import hashed_pins, pinned_version
 
 PYPI_JSON = "https://pypi.org/pypi/{project}/{version}/json"
 PYPI_PROJECT_JSON = "https://pypi.org/pypi/{project}/json"

@@ -8,7 +8,7 @@ other. Each chain is a function run in its own thread; its log lines are
 prefixed with its name so interleaved progress stays readable.
 
 Two chains that need the same interpreter do not build it twice: building
-takes a cross-process ``flock`` (:func:`ftbook.cache.exclusive`), which also
+takes a cross-process ``flock`` (:func:`ftbook.provision.cache.exclusive`), which also
 orders threads of one process, so the second simply waits for the first.
 """
 
@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ftbook import ProvisionError
-from ftbook.cache import format_seconds
-from ftbook.interpreters import Log
+from ftbook.provision.cache import format_seconds
+from ftbook.provision.interpreters import Log
 
 Chain = Callable[[Log], object]
 

@@ -1,0 +1,63 @@
+"""The commands a reader types to run what a chapter ran, made from what it ran.
+
+A chapter never writes a command by hand: :func:`commands_box` takes the
+outcomes of :func:`ftbook.run.run_example` (or their :class:`ExampleRun`
+requests) and renders each one's :func:`reader_command`, so the box cannot
+drift from the run.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING
+
+from ftbook.provision.envs import BOOK_ENVS
+from ftbook.provision.sources import CURRENT_NUMPY
+
+if TYPE_CHECKING:
+    from ftbook.run import ExampleRun, Outcome
+
+TSAN_ENV = "tsan"  # uv has no ThreadSanitizer build of CPython: the reader brings one
+TSAN_NOTE = "# python: a CPython built --disable-gil --with-thread-sanitizer, with NumPy installed"
+
+
+def reader_command(request: ExampleRun) -> str:
+    """The command a reader types to run *request* as the chapter ran it, with uv.
+
+    On a book environment uv runs ``python script`` with that environment's
+    release pinned (without one: 3.14t with today's NumPy, as the book's lock
+    pins it), so that the script's own unpinned ``numpy`` requirement (PEP
+    723) pulls in neither a newer release nor one with no wheel for that
+    interpreter. ``PYTHON_GIL=0`` is the default of a free-threaded build
+    and is left out; every other variable is written in front.
+    """
+    variables = dict(request.variables)
+    if request.gil:
+        variables = {"PYTHON_GIL": "1", **variables}
+    prefix = "".join(f"{key}={shlex.quote(value)} " for key, value in variables.items())
+    script = " ".join(["examples/" + request.example, *map(shlex.quote, request.args)])
+    if request.env == TSAN_ENV:  # TSAN_OPTIONS is among the variables (ftbook.tsan)
+        return f"{prefix}python {script}"
+    if request.env is None:
+        return f"{prefix}uv run --python 3.14t --with numpy=={CURRENT_NUMPY} python {script}"
+    spec = BOOK_ENVS[request.env]
+    pins = " ".join(f"--with {requirement}" for requirement in spec.requirements)
+    return f"{prefix}uv run --python {spec.interpreter} {pins} python {script}"
+
+
+def commands_box(*runs: Outcome | ExampleRun):
+    """The reader's commands for *runs*, in a console block (the copy button skips the prompts).
+
+    *runs* are outcomes (anything with the ``request`` it ran) or requests.
+    Repeated commands (attempts of one run) are shown once.
+    """
+    from IPython.display import Markdown
+
+    requests = [getattr(run, "request", run) for run in runs]
+    if None in requests:
+        raise ValueError("commands_box takes the outcomes of run_example, not of a bare command")
+    commands = list(dict.fromkeys(request.reader_command() for request in requests))
+    if any(request.env == TSAN_ENV for request in requests):
+        commands.insert(0, TSAN_NOTE)
+    lines = [command if command.startswith("#") else f"$ {command}" for command in commands]
+    return Markdown("```console\n" + "\n".join(lines) + "\n```")
