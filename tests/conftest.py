@@ -24,7 +24,7 @@ import pytest
 
 from ftbook.provision.cache import folder_lock
 from ftbook.provision.envs import BOOK_ENVS, NEEDED_ENVS_PREFIX, book_env_python
-from ftbook.run import ROOT, Outcome
+from ftbook.run import ROOT, Outcome, run_command
 
 DOCS = ROOT / "docs"
 DOCS_CACHE = DOCS / "_build" / ".jupyter_cache"  # nox -s docs's execution cache

@@ -1,4 +1,4 @@
-"""ftbook.build.inputs and ftbook.build.sphinxext: what a chapter runs, and the key its outputs are cached by."""
+"""ftbook.build.inputs and ftbook.build.sphinxext: what a chapter runs, and its cache key."""
 
 import pytest
 

@@ -1,0 +1,76 @@
+"""What docs/chapters/root-cause.md asserts."""
+
+from __future__ import annotations
+
+from ftbook.run import ExampleRun, Outcome
+
+FIXED_IN = "numpy-2.2.3"  # the first release with the copy-modify fix
+
+
+def finalize_window_shows_the_result_length(outcome: Outcome) -> None:
+    """Race: PyArray_Repeat (<= 2.2.2) writes the result's length into the caller's own dims.
+
+    A subclass's ``__array_finalize__`` runs inside that window, so the hook
+    and another thread both see the input with 20 rows, GIL off or on; from
+    2.2.3 they see (4, 3). Deterministic: the hook holds the window open.
+    """
+    summary = outcome.check()
+    assert not summary["timed_out"], summary
+    assert summary["hook_ran"] and summary["input_is_shared"], summary  # handed the caller's own array
+    assert summary["result_shape"] == [20, 3] and summary["final_shape"] == [4, 3], summary
+    inside = [4, 3] if outcome.request.env == FIXED_IN else [20, 3]
+    assert summary["hook_saw"] == inside and summary["reader_saw"] == inside, summary
+    assert outcome.returncode == (0 if outcome.request.env == FIXED_IN else 1), outcome.describe()
+
+
+def mutate_restore_shows_the_wrong_length(outcome: Outcome) -> None:
+    """Race: the demo's mutate-restore writes the result's length into the shared dims; a reader sees it.
+
+    The events put the reader's read between the write and the restore; the
+    array looks whole afterwards, so one thread alone never notices.
+    """
+    summary = outcome.check()
+    assert summary["reader_saw"] == [20, 3] and outcome.returncode == 1, summary
+    assert summary["final_shape"] == [4, 3], summary
+    order = [event["event"] for event in summary["events"]]
+    written = next(i for i, e in enumerate(order) if "written" in e)
+    read = next(i for i, e in enumerate(order) if e.startswith("reads shape"))
+    restored = next(i for i, e in enumerate(order) if "restored" in e)
+    assert written < read < restored, order
+
+
+def copy_modify_never_shows_the_wrong_length(outcome: Outcome) -> None:
+    """The fix: with copy-modify the same reader at the same moment sees the array as it is."""
+    summary = outcome.check()
+    assert summary["reader_saw"] == [4, 3] and outcome.returncode == 0, summary
+    assert summary["result_ok"] and summary["final_shape"] == [4, 3], summary
+
+
+def strided_input_is_never_written(outcome: Outcome) -> None:
+    """A strided input goes through a private copy in PyArray_CheckAxis: its dims are never written.
+
+    So a watcher on it can never see a transient shape, on any NumPy.
+    """
+    summary = outcome.check()
+    assert summary["layout"] == "strided" and summary["calls"] > 0, summary
+    assert summary["transient_reads"] == 0 and outcome.returncode in (0, 3), outcome.describe()
+
+
+FORCED = ("--mode", "forced", "--json")
+TEST_RUNS = [
+    (finalize_window_shows_the_result_length,
+     [ExampleRun("finalize_window.py", ("--json",), env="numpy-2.2.2")]),
+    (finalize_window_shows_the_result_length,
+     [ExampleRun("finalize_window.py", ("--json",), env="numpy-2.2.2", gil=True)]),
+    (finalize_window_shows_the_result_length,
+     [ExampleRun("finalize_window.py", ("--json",), env="numpy-2.2.3")]),
+    (mutate_restore_shows_the_wrong_length,
+     [ExampleRun("demo_patterns.py", ("--pattern", "mutate-restore", *FORCED))]),
+    (mutate_restore_shows_the_wrong_length,
+     [ExampleRun("demo_patterns.py", ("--pattern", "mutate-restore", *FORCED), gil=True)]),
+    (copy_modify_never_shows_the_wrong_length,
+     [ExampleRun("demo_patterns.py", ("--pattern", "copy-modify", *FORCED))]),
+    (strided_input_is_never_written,
+     [ExampleRun("shape_watcher.py", ("--layout", "strided", "--iterations", "2000", "--json"),
+                 env="numpy-2.2.2")]),
+]

@@ -1,0 +1,45 @@
+"""Every claim the chapters assert (ftbook.claims), on the runs each claim module lists.
+
+One parametrised test: a claim's expected values live only in its function,
+which the chapter's hidden cell calls on the chapter's runs and this calls on
+the module's ``TEST_RUNS``. Each run is a subprocess with a time limit.
+"""
+
+import importlib
+import pkgutil
+
+import pytest
+
+import ftbook.claims
+
+
+def claim_modules():
+    return [importlib.import_module(f"ftbook.claims.{info.name}")
+            for info in pkgutil.iter_modules(ftbook.claims.__path__)]
+
+
+def claim_params():
+    params = []
+    for module in claim_modules():
+        for claim, runs in module.TEST_RUNS:
+            envs = sorted({run.env for run in runs if run.env is not None})
+            where = "+".join(f"{run.env or 'kernel'}{'-gil' if run.gil else ''}" for run in runs)
+            params.append(pytest.param(claim, runs, marks=pytest.mark.needs_envs(*envs),
+                                       id=f"{module.__name__.rsplit('.', 1)[1]}.{claim.__name__}[{where}]"))
+    return params
+
+
+@pytest.mark.parametrize(("claim", "runs"), claim_params())
+def test_claim(claim, runs):
+    claim(*[run.run() for run in runs])
+
+
+def test_every_claim_has_a_run_and_a_reason():
+    """A claim that no test runs, or whose race is not named, is a claim nobody checks or understands."""
+    for module in claim_modules():
+        tested = {claim for claim, _ in module.TEST_RUNS}
+        for name, function in vars(module).items():
+            if callable(function) and getattr(function, "__module__", None) == module.__name__ \
+                    and not name.startswith("_"):
+                assert function in tested, f"{module.__name__}.{name} is in no TEST_RUNS entry"
+                assert function.__doc__, f"{module.__name__}.{name} has no docstring saying what it guards"
