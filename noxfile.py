@@ -7,6 +7,8 @@
     nox -s linkcheck   check the book's external links (executes nothing)
     nox -s lint        ruff, with the project's settings
     nox -s browser     build the book, then check it in headless Chromium
+    nox -s chapter -- NAME   execute one chapter (root-cause, family/restore) with only what it needs
+    nox -s uses -- NAME      what a chapter runs; or which chapters and tests read an example's keys
     nox -s provision   prepare book environments (and sources) without building anything else
     nox -s lock        refresh the pinned, hashed requirements/ on purpose; print what changed
 
@@ -31,7 +33,8 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from ftbook import ProvisionError  # noqa: E402
-from ftbook.build.inputs import rerun_all  # noqa: E402
+from ftbook.build.cells import find_chapter  # noqa: E402
+from ftbook.build.inputs import chapter_inputs, rerun_all  # noqa: E402
 from ftbook.gil import check_python  # noqa: E402
 from ftbook.provision.cache import cache_dir, folder_lock  # noqa: E402
 from ftbook.provision.envs import (  # noqa: E402
@@ -144,6 +147,44 @@ def book_session(session: nox.Session) -> Path:
     return python
 
 
+@nox.session
+def chapter(session: nox.Session) -> None:
+    """Execute one chapter as the build does, after provisioning only what that chapter declares.
+
+    ``./nox -s chapter -- root-cause`` (a name as ``nox -s uses`` lists
+    them, or a path; ``--show`` prints every cell's output). The chapter's
+    examples and book environments are found as the build finds them
+    (ftbook.build.inputs) and enforced while it runs; nothing else is
+    provisioned, and nothing is written to docs/_build.
+    """
+    if not session.posargs or session.posargs[0].startswith("-"):
+        session.error("name a chapter: ./nox -s chapter -- root-cause (./nox -s uses lists them)")
+    name, *options = session.posargs
+    try:
+        path = find_chapter(name)
+    except ValueError as error:
+        session.error(str(error))
+    inputs = chapter_inputs(path.read_text())
+    needs = [*inputs.env_names, *([SOURCES] if inputs.needs_numpy_sources else [])]
+    session.log(f"{name} needs: the book's 3.14t environment{''.join(', ' + need for need in needs)}")
+    python = provision(session, "book", needs)
+    if "metadata_demo.c" in inputs.examples:
+        compile_demo_extension(session, python)
+        if "tsan" in inputs.env_names:
+            compile_demo_extension(session, book_env_python("tsan"), "--sanitize", "thread")
+    session.run(str(python), "-m", "ftbook.tools.chapter", str(path), *options, external=True)
+
+
+@nox.session
+def uses(session: nox.Session) -> None:
+    """What a chapter runs, or (given an example) which chapters and tests read it, and which summary keys.
+
+    ``./nox -s uses`` lists every chapter; ``-- root-cause``; ``-- finalize_window.py``.
+    Runs on the Python that runs nox: it reads files and executes nothing.
+    """
+    session.run(sys.executable, "-m", "ftbook.tools.uses", *session.posargs, external=True)
+
+
 def compile_demo_extension(session: nox.Session, python: Path, *flags: str) -> None:
     """Compile examples/metadata_demo.c for *python*, unless this exact build was already made.
 
@@ -242,9 +283,15 @@ def examples(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff with the project's settings (pyproject.toml), unused noqa comments included."""
+    """ruff with the project's settings (pyproject.toml) on the code and on the chapters' code cells.
+
+    Then the chapters are searched for code copied between them
+    (ftbook.tools.lint_chapters); a finding names the chapter and line.
+    """
     python = provision(session, "lint")
-    session.run(str(python.parent / "ruff"), "check", ".", *session.posargs, external=True)
+    ruff = str(python.parent / "ruff")
+    session.run(ruff, "check", ".", *session.posargs, external=True)
+    session.run(str(python), "-m", "ftbook.tools.lint_chapters", "--ruff", ruff, external=True)
 
 
 @nox.session

@@ -67,6 +67,12 @@ class Inputs:
     files: tuple[Path, ...]  # examples and ftbook modules, sorted
     envs: tuple[Path, ...]  # stamp files of the environments (the kernel's first), sorted
     env_names: tuple[str, ...] = ()  # the book environments among them
+    scans_sdists: bool = False  # the chapter itself calls numpy_sdist()
+
+    @property
+    def needs_numpy_sources(self) -> bool:
+        """Does the chapter quote or scan NumPy's released sources (what ftbook.provision.sources unpacks)?"""
+        return self.scans_sdists or any(path.name == "quote.py" for path in self.files)
 
     @property
     def examples(self) -> tuple[str, ...]:
@@ -107,7 +113,8 @@ def chapter_inputs(text: str, *, kernel_prefix: Path | None = None) -> Inputs:
         raise ValueError(f"ftbook modules name unknown book environments: {', '.join(sorted(unknown))}")
     kernel = Path(kernel_prefix or sys.prefix) / STAMP
     envs = [kernel, *(book_env_dir(name) / STAMP for name in sorted(names))]
-    return Inputs(tuple(sorted(modules | examples)), tuple(envs), tuple(sorted(names)))
+    return Inputs(tuple(sorted(modules | examples)), tuple(envs), tuple(sorted(names)),
+                  scans_sdists="numpy_sdist(" in text)
 
 
 def _ftbook_closure(text: str) -> set[Path]:

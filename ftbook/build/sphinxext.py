@@ -40,16 +40,13 @@ from docutils import nodes
 from sphinx.application import Sphinx
 
 from ftbook import DECLARED_ENVS, DECLARED_EXAMPLES
+from ftbook.build.cells import is_notebook
 from ftbook.build.inputs import EXAMPLES, chapter_inputs, example_files
 from ftbook.provision.cache import atomic_write_text
 from ftbook.run import is_script
 
 DIGEST_COMMENT = "# inputs digest (added by ftbook.build.sphinxext): "
 _FIRST_CELL_END = re.compile(r"(^```\{code-cell\}[^\n]*\n.*?)(^```[ \t]*$)", re.M | re.S)
-
-
-def is_notebook(text: str) -> bool:
-    return re.search(r"^file_format:\s*mystnb\s*$", text, re.M) is not None
 
 
 def with_digest(text: str, digest: str) -> str:

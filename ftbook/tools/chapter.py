@@ -1,45 +1,61 @@
-"""Execute one chapter, cell by cell, without building the book.
+"""Execute one chapter, cell by cell, as the book's build does, without building the book.
 
-    .nox/ft-book/bin/python -m ftbook.tools.chapter docs/chapters/the-bug.md
+    ./nox -s chapter -- root-cause          # provisions what the chapter declares, then this
+    python -m ftbook.tools.chapter family/restore --show
 
 Writing a chapter is quicker when you can run just that chapter and see
 which cell fails and how long each took. This reads the MyST notebook the
-way myst-nb does, runs it on the current interpreter's kernel with the same
-per-cell timeout as the book, and prints one line per code cell. Nothing is
-cached and nothing is written to ``docs/_build``; ``nox -s docs`` is still
-what builds the book.
+way myst-nb does and runs it on this interpreter's kernel with the book's
+per-cell timeout, with the chapter's inputs enforced exactly as in the
+build: the examples and book environments :mod:`ftbook.build.inputs` finds
+in it are the only ones ``run_example`` will run. Nothing is cached and
+nothing is written to ``docs/_build``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from pathlib import Path
+
+from ftbook import DECLARED_ENVS, DECLARED_EXAMPLES
+from ftbook.build.cells import chapter_name, find_chapter
+from ftbook.build.inputs import chapter_inputs
+from ftbook.run import ROOT
+
+BOOK_TIMEOUT = 300  # seconds per cell, as docs/conf.py's nb_execution_timeout
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ftbook.tools.chapter",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("chapter", type=Path, help="a MyST chapter, e.g. docs/chapters/the-bug.md")
-    parser.add_argument("--timeout", type=float, default=300,
-                        help="seconds per cell (default 300, as the book)")
+    parser = argparse.ArgumentParser(prog="python -m ftbook.tools.chapter", description=__doc__.split("\n\n")[0])
+    parser.add_argument("chapter", help="a chapter's name (root-cause, family/restore) or its path")
+    parser.add_argument("--timeout", type=float, default=BOOK_TIMEOUT,
+                        help=f"seconds per cell (default {BOOK_TIMEOUT}, as the book)")
     parser.add_argument("--show", action="store_true", help="print every cell's output, not only failures")
     args = parser.parse_args(argv)
-    if not args.chapter.is_file():
-        parser.error(f"no such chapter: {args.chapter}")
-
+    try:
+        path = find_chapter(args.chapter)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
     try:
         import nbclient
         from myst_nb.core.read import read_myst_markdown_notebook
     except ImportError as error:
-        parser.exit(2, f"error: {error.name} is missing; run this with the docs environment's python "
-                    "(.nox/ft-book/bin/python, made by ./nox -s docs)\n")
+        parser.exit(2, f"error: {error.name} is missing; run this as ./nox -s chapter -- {args.chapter}\n")
 
-    notebook = read_myst_markdown_notebook(args.chapter.read_text(), path=args.chapter)
+    inputs = chapter_inputs(path.read_text())
+    # What the build's extension does (ftbook.build.sphinxext): the kernel inherits these lists,
+    # and run_example and book_env_python refuse anything else.
+    os.environ[DECLARED_EXAMPLES] = os.pathsep.join(inputs.examples)
+    os.environ[DECLARED_ENVS] = os.pathsep.join(inputs.env_names)
+    print(f"{chapter_name(path)}: runs {', '.join(inputs.examples) or 'no examples'}; "
+          f"book environments: {', '.join(inputs.env_names) or 'none'}", flush=True)
+
+    notebook = read_myst_markdown_notebook(path.read_text(), path=path)
     client = nbclient.NotebookClient(
         notebook, timeout=args.timeout, kernel_name="python3",
-        resources={"metadata": {"path": str(args.chapter.parent)}},  # cells run in the chapter's folder
+        resources={"metadata": {"path": str(path.parent)}},  # cells run in the chapter's folder
     )
     code_cells = [(i, cell) for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     started = time.monotonic()
@@ -66,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             if failed:
                 break
     verdict = "failed" if failed else "all cells ran"
-    print(f"{args.chapter.name}: {verdict} in {time.monotonic() - started:.1f} s")
+    print(f"{path.relative_to(ROOT)}: {verdict} in {time.monotonic() - started:.1f} s")
     return 1 if failed else 0
 
 
