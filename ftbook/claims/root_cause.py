@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ftbook.run import ExampleRun, Outcome
+from ftbook.run import EXAMPLES, ExampleRun, Outcome
+from ftbook.tsan import TSAN_EXIT, parse_reports, tsan_options
 
 FIXED_IN = "numpy-2.2.3"  # the first release with the copy-modify fix
 
@@ -56,8 +57,42 @@ def strided_input_is_never_written(outcome: Outcome) -> None:
     assert summary["transient_reads"] == 0 and outcome.returncode in (0, 3), outcome.describe()
 
 
+def tsan_reports_the_mutate_restore_write(outcome: Outcome) -> None:
+    """Race: under ThreadSanitizer, mutate-restore's write of the shared dims races another thread's read.
+
+    TSAN stops at its first report (exit 66); the racing write is one of the
+    pattern's two writes, ``dims[rc.axis] = ...`` in metadata_demo.c.
+    """
+    assert outcome.returncode == TSAN_EXIT, outcome.describe()
+    races = [r for r in parse_reports(outcome.stderr) if r.kind == "data race"
+             and "repeat_mutate_restore" in r.functions()]
+    assert races, outcome.stderr[-3000:]
+    source = (EXAMPLES / "metadata_demo.c").read_text().splitlines()
+    write = next(a for a in races[0].accesses if "write" in a.header.lower())
+    frame = next(f for f in write.frames if f.location.startswith("metadata_demo.c:"))
+    assert "dims[rc.axis] =" in source[int(frame.location.split(":")[1]) - 1], frame
+
+
+def tsan_is_silent_on_copy_modify(outcome: Outcome) -> None:
+    """The fix: copy-modify makes the same calls on the same shared array, and TSAN reports nothing."""
+    assert parse_reports(outcome.stderr) == [] and outcome.returncode == 0, outcome.stderr[-2000:]
+    summary = outcome.check()
+    assert summary["calls"] == summary["threads"] * summary["iterations"], summary
+
+
 FORCED = ("--mode", "forced", "--json")
+
+
+def _tsan_stress(pattern: str) -> ExampleRun:
+    return ExampleRun("demo_patterns.py", ("--pattern", pattern, "--mode", "stress", "--sanitize", "thread",
+                                           "--threads", "2", "--iterations", "20000", "--json"),
+                      env="tsan", variables=(("TSAN_OPTIONS", tsan_options()),), timeout=240)
+
+
+
 TEST_RUNS = [
+    (tsan_reports_the_mutate_restore_write, [_tsan_stress("mutate-restore")]),
+    (tsan_is_silent_on_copy_modify, [_tsan_stress("copy-modify")]),
     (finalize_window_shows_the_result_length,
      [ExampleRun("finalize_window.py", ("--json",), env="numpy-2.2.2")]),
     (finalize_window_shows_the_result_length,
