@@ -1,17 +1,35 @@
-"""Machinery shared by the book, its examples, its tests and its noxfile.
+"""Machinery shared by the book, its examples' tests and its noxfile, laid out by who calls it.
 
-Everything here is standard library only, because the same code runs on the
-host Python that drives nox (to find or build interpreters) and on the
-free-threaded interpreters themselves (to run examples from chapters).
+What chapters call (at the top, so that a chapter's imports stay short):
 
-- :mod:`ftbook.provision.cache`: where provisioned things live, and the lock that keeps
-  two sessions from building the same thing at once.
-- :mod:`ftbook.provision.interpreters`: find or build the free-threaded CPythons.
-- :mod:`ftbook.provision.envs`: virtual environments on those interpreters.
-- :mod:`ftbook.gil`: is the GIL really off?
-- :mod:`ftbook.run`: run an example in a subprocess, bounded in time.
-- :mod:`ftbook.build.inputs`, :mod:`ftbook.build.sphinxext`: what a chapter runs, and
-  re-executing it when that changes.
+- :mod:`ftbook.run`: run an example in a subprocess, bounded in time; the
+  :class:`~ftbook.run.Outcome` knows what was asked and checks the summary.
+- :mod:`ftbook.commands`: the reader's command for each outcome, in a box.
+- :mod:`ftbook.claims`: what the build asserts, one function per claim,
+  shared with ``tests/test_claims.py``.
+- :mod:`ftbook.quote`: functions and lines cut from NumPy's released sdists.
+- :mod:`ftbook.tsan`: ThreadSanitizer runs and their reports, parsed.
+- :mod:`ftbook.tables`: tables and timelines from outcomes.
+- :mod:`ftbook.kernel`: the first cell of every chapter (is the GIL off?).
+- :mod:`ftbook.demo`, :mod:`ftbook.about`: the demo extension in the kernel;
+  what each book environment is.
+- :mod:`ftbook.gil`: is the GIL really off, here or in another interpreter?
+
+Provisioning, :mod:`ftbook.provision` (runs on the host Python that drives
+nox too, so standard library only): ``interpreters`` (find or build the
+free-threaded CPythons), ``envs`` (the book environments), ``sources``
+(NumPy's sdists), ``cache`` (where things live, locks, verified downloads),
+``locks`` and ``refresh_locks`` (the hashed requirements), ``side_by_side``
+(chains of steps run in parallel, one message per failure).
+
+The build, :mod:`ftbook.build`: ``inputs`` (what a chapter runs, and its
+cache key), ``sphinxext`` (the Sphinx extension), ``cells`` (a chapter's code
+cells, read without myst-nb).
+
+Tools, :mod:`ftbook.tools`: ``chapter`` (execute one chapter), ``uses`` (what
+runs what), ``lint_chapters``, ``browser`` (the headless-browser check),
+``examples_check`` (``nox -s examples``). ``python -m ftbook`` finds or builds
+an interpreter or a book environment.
 """
 
 import os
