@@ -1,1 +1,1 @@
-"""Provisioning: the interpreters, environments and sources the book runs on (standard library only; see ftbook)."""
+"""Provisioning: the interpreters, environments and sources the book runs on (standard library only)."""

@@ -28,7 +28,8 @@ BOOK_TIMEOUT = 300  # seconds per cell, as docs/conf.py's nb_execution_timeout
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ftbook.tools.chapter", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ftbook.tools.chapter",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("chapter", help="a chapter's name (root-cause, family/restore) or its path")
     parser.add_argument("--timeout", type=float, default=BOOK_TIMEOUT,
                         help=f"seconds per cell (default {BOOK_TIMEOUT}, as the book)")

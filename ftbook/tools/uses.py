@@ -49,7 +49,8 @@ def readers_of(example: str) -> list[str]:
     chapters = [c for c in notebooks() if example in inputs_of(c).examples]
     claims = sorted({p for c in chapters for p in inputs_of(c).files if p.parent.name == "claims"
                      and example in p.read_text()})
-    tests = sorted(p for p in TESTS.glob("test_*.py") if re.search(rf"\b{re.escape(example)}\b", p.read_text()))
+    named = re.compile(rf"\b{re.escape(example)}\b")
+    tests = sorted(p for p in TESTS.glob("test_*.py") if named.search(p.read_text()))
     if claims:  # tests/test_claims.py runs every claims module's TEST_RUNS
         tests = sorted({*tests, TESTS / "test_claims.py"})
     readers = {chapter_name(c): c.read_text() for c in chapters}
