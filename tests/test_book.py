@@ -4,13 +4,14 @@ import re
 
 import pytest
 
+from ftbook.build.cells import chapter_name, notebooks
 from ftbook.run import ROOT
 
 DOCS = ROOT / "docs"
-CHAPTERS = sorted((DOCS / "chapters").glob("*.md"))
+CHAPTERS = notebooks()  # every executable page, a part's pages included
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=chapter_name)
 def test_chapter_starts_by_checking_the_gil(chapter):
     # The first executed cell of every chapter must refuse to run with the GIL on.
     first_cell = re.search(r"```\{code-cell\}[^\n]*\n(.*?)```", chapter.read_text(), re.S)
@@ -26,6 +27,17 @@ def test_book_builds(built_book):
     assert "Py_GIL_DISABLED build: True" in about
     assert "GIL enabled at run time (after importing NumPy): False" in about
     assert (html / "index.html").exists() and (html / "search.html").exists()
+
+
+@pytest.mark.slow
+def test_example_pages_link_the_example_itself(built_book):
+    # The theme's "Show source" and "Suggest edit" would link docs/examples/NAME.md, a file only the
+    # build has: on GitHub, a 404 on every example page.
+    assert built_book.ok, "the first build failed (see test_book_builds)"
+    page = (built_book.html / "examples" / "shape_watcher.html").read_text()
+    assert "/blob/main/examples/shape_watcher.py?plain=1" in page
+    assert "/edit/main/examples/shape_watcher.py" in page
+    assert "docs/examples/shape_watcher.md" not in page
 
 
 @pytest.mark.slow

@@ -105,12 +105,17 @@ def example_page(path: Path, srcdir: Path) -> str:
     return "\n".join(lines)
 
 
+def example_page_names() -> dict[str, Path]:
+    """``{page name: example file}``: ``parallel_tests-test_parallel`` for a file in a folder."""
+    return {path.relative_to(EXAMPLES).with_suffix("").as_posix().replace("/", "-"): path
+            for path in example_files()}
+
+
 def write_example_pages(app: Sphinx) -> None:
     """Write docs/examples/<name>.md for every example, and an index; rewrite only what changed."""
     folder = Path(app.srcdir) / EXAMPLE_PAGES
     folder.mkdir(exist_ok=True)
-    pages = {path.relative_to(EXAMPLES).with_suffix("").as_posix().replace("/", "-"):
-             example_page(path, Path(app.srcdir)) for path in example_files()}
+    pages = {name: example_page(path, Path(app.srcdir)) for name, path in example_page_names().items()}
     index = ["# Examples", "",
              "Every file the chapters run, as the build ran it. "
              "Each script runs on its own with `--help`.", "",
@@ -122,6 +127,32 @@ def write_example_pages(app: Sphinx) -> None:
         target = folder / filename
         if not target.exists() or target.read_text() != text:
             atomic_write_text(target, text)  # the test suite's build may read these meanwhile
+
+
+def point_source_buttons_at_the_example(app: Sphinx, pagename: str, templatename, context, doctree) -> None:
+    """On a generated example page, "Show source" and "Suggest edit" open the example's own file.
+
+    The theme links ``docs/examples/<page>.md``, which exists only in the
+    build (a 404 in the repository). The example file is what a reader means
+    to see or change; the index of examples has no file of its own, so it
+    gets no source buttons.
+    """
+    folder, _, name = pagename.partition("/")
+    if folder != EXAMPLE_PAGES:
+        return
+    example = example_page_names().get(name)
+    base = app.config.ftbook_repository_url.rstrip("/")
+    for group in context.get("header_buttons", []):
+        buttons = group.get("buttons", [])
+        for button in list(buttons):
+            if button.get("label") not in ("source-file-button", "source-edit-button"):
+                continue
+            if example is None:
+                buttons.remove(button)
+                continue
+            relative = example.relative_to(EXAMPLES.parent).as_posix()
+            kind = "blob" if button["label"] == "source-file-button" else "edit"
+            button["url"] = f"{base}/{kind}/main/{relative}" + ("?plain=1" if kind == "blob" else "")
 
 
 # --------------------------------------------------------------------------
@@ -140,5 +171,7 @@ def setup(app: Sphinx) -> dict:
     app.add_role("repo", repo_role)
     app.connect("builder-inited", write_example_pages)
     app.connect("source-read", _key_execution_to_inputs)
+    # After the theme's own handlers (priority 501), which make the buttons.
+    app.connect("html-page-context", point_source_buttons_at_the_example, priority=900)
     # Not parallel-read safe: the declared lists reach the kernel through os.environ.
     return {"parallel_read_safe": False, "parallel_write_safe": True}
