@@ -73,7 +73,8 @@ thread_harness.run_threaded = run_threaded
 @pytest.mark.parametrize("name", THREADED)
 def test_a_worker_exception_is_reported_as_such(name, tmp_path):
     (tmp_path / "sitecustomize.py").write_text(FAIL_FIRST_WORKER)
-    outcome = run_example(name, "--timeout", "3600", "--json", env={"PYTHONPATH": str(tmp_path)}, timeout=60)
+    outcome = run_example(name, "--timeout", "3600", "--json", variables={"PYTHONPATH": str(tmp_path)},
+                          timeout=60)
     assert not outcome.timed_out, f"{name} waited for its dead worker"
     assert outcome.returncode == 4, (outcome.describe(), outcome.stdout[-2000:], outcome.stderr[-2000:])
     summary = outcome.summary

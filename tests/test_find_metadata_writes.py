@@ -24,7 +24,7 @@ def expected(path):
 
 def scan(*paths, extra=()):
     outcome = run_example("find_metadata_writes.py", *map(str, paths), "--json", *extra,
-                          python=sys.executable, timeout=60)
+                          timeout=60)
     assert outcome.returncode == 0, outcome.stderr
     return outcome.summary
 
@@ -62,17 +62,17 @@ def test_threads_and_passes_agree():
 
 def test_exit_code_option():
     outcome = run_example("find_metadata_writes.py", str(FIXTURES / "flagged.c"), "--exit-code",
-                          python=sys.executable, timeout=60)
+                          timeout=60)
     assert outcome.returncode == 1
     assert outcome.stdout.strip().splitlines()[-1].startswith("24 write(s) through array metadata")
     clean = run_example("find_metadata_writes.py", str(FIXTURES / "not_flagged.c"), "--exit-code",
-                        python=sys.executable, timeout=60)
+                        timeout=60)
     assert clean.returncode == 0
 
 
 def test_missing_path_is_one_line_exit_2(tmp_path):
     outcome = run_example("find_metadata_writes.py", str(tmp_path / "nope.c"),
-                          python=sys.executable, timeout=60)
+                          timeout=60)
     assert outcome.returncode == 2
     assert len(outcome.stderr.strip().splitlines()) == 1 and "error:" in outcome.stderr
 

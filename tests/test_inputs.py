@@ -55,14 +55,15 @@ def test_ftbook_modules_are_followed():
     assert {"demo_patterns.py", "metadata_demo.c"} <= via_tsan  # ftbook.tsan runs the demo
 
 
-def test_environments_named_in_calls():
-    assert chapter_inputs('book_env_python("numpy-2.2.2")').env_names == ("numpy-2.2.2",)
-    assert "tsan" in chapter_inputs("from ftbook.tsan import run_demo").env_names
-    computed = chapter_inputs('book_env_python(f"numpy-{version}")').env_names
-    assert set(computed) == set(inputs.BOOK_ENVS)  # a computed name could be any of them
+def test_environments_named_in_the_chapter():
+    assert chapter_inputs('run_example("x.py", env="numpy-2.2.2")').env_names == ("numpy-2.2.2",)
+    table = 'RUNS = {"old": "numpy-2.2.5", "new": "numpy-2.2.6"}'  # a table of runs names them too
+    assert chapter_inputs(table).env_names == ("numpy-2.2.5", "numpy-2.2.6")
+    assert "tsan" in chapter_inputs("from ftbook.tsan import run_demo").env_names  # its module runs there
+    every = chapter_inputs("from ftbook.about import describe_book_envs").env_names
+    assert set(every) == set(inputs.BOOK_ENVS)  # USES_EVERY_BOOK_ENV = True
     assert chapter_inputs(CHAPTER).env_names == ()  # the kernel's own environment only
-    with pytest.raises(ValueError, match="unknown"):
-        chapter_inputs('book_env_python("numpy-0.0.1")')
+    assert chapter_inputs('"numpy-0.0.1"').env_names == ()  # a string that names no environment
 
 
 def test_the_digest_follows_the_content_of_an_input(tmp_path, monkeypatch):
