@@ -38,8 +38,10 @@ def buggy_runs_ran_as_labelled(*outcomes: Outcome) -> None:
 
 
 def _runs(env, gil=False):
-    return [ExampleRun("repeat_stress.py", ("--threads", "4", "--iterations", "2000", "--json"), env=env, gil=gil),
-            ExampleRun("shape_watcher.py", ("--threads", "1", "--iterations", "20000", "--json"), env=env, gil=gil)]
+    stress = ("--threads", "4", "--iterations", "2000", "--json")
+    watch = ("--threads", "1", "--iterations", "20000", "--json")
+    return [ExampleRun("repeat_stress.py", stress, env=env, gil=gil),
+            ExampleRun("shape_watcher.py", watch, env=env, gil=gil)]
 
 
 TEST_RUNS = [
