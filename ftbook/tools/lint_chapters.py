@@ -40,12 +40,17 @@ class Place:
     line: int
 
     def __str__(self) -> str:
-        return f"{self.chapter.relative_to(ROOT)}:{self.line}"
+        return f"{_relative(self.chapter)}:{self.line}"
+
+
+def _relative(path: Path) -> Path:
+    """*path* relative to the repository (a chapter outside it, in a test, by its name)."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else Path(path.name)
 
 
 def extract(chapter: Path, folder: Path) -> tuple[Path, list[Place]]:
     """Write *chapter*'s code cells to one file; return it and, per line of it, the chapter line."""
-    target = folder / chapter.relative_to(ROOT).with_suffix(".py")
+    target = folder / _relative(chapter).with_suffix(".py")
     target.parent.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
     places: list[Place] = []
