@@ -62,6 +62,7 @@ BUILD = DOCS / "_build"
 GIL_CHECK_IMPORTS = {
     "docs": ["numpy", "matplotlib", "ipykernel", "myst_nb"],
     "serve": ["numpy", "matplotlib", "ipykernel", "myst_nb"],
+    "chapter": ["numpy", "matplotlib", "ipykernel", "myst_nb"],
     "linkcheck": ["myst_nb"],
     "tests": ["numpy", "matplotlib", "ipykernel", "pytest"],
     "examples": ["numpy"],
