@@ -9,6 +9,16 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
+
+def how_it_ended(outcome) -> str:
+    """How a run ended, and the first error a thread reported, without its message (it may be garbage)."""
+    said = outcome.describe()
+    errors = (outcome.summary or {}).get("worker_errors") or []
+    if errors:
+        worker, kind = errors[0].split(": ")[:2]
+        said += f"; {worker} raised {kind}"
+    return said
+
 def plot_timeline(ax, events: list[dict], *, title: str, window: tuple[str, str] | None = None) -> None:
     """Draw recorded events as a per-thread timeline on *ax*.
 
