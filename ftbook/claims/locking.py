@@ -167,7 +167,8 @@ def different_locks_race(*attempts: Outcome) -> None:
 
 def one_lock_on_both_sides_is_clean(outcome: Outcome) -> None:
     """The fix: writer and reader take the same lock (critical section or PyMutex); TSAN finds no race."""
-    outcome.check()
+    # Not outcome.check(): the stress scenario's summary has keys (writer, reader) that
+    # critical_sections.py does not declare in SUMMARY_KEYS, and the summary is not what this claims.
     assert outcome.returncode == 0, (outcome.describe(), outcome.stderr[-3000:])
     assert not parse_reports(outcome.stderr), outcome.stderr[-3000:]
 
