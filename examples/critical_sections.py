@@ -49,7 +49,7 @@ from thread_harness import finish, parser, run_threaded
 # so renaming one is a change of contract (python -m ftbook.tools.uses critical_sections.py).
 SUMMARY_KEYS = (
     "scenario", "sanitize", "reader_saw", "deadlocked", "reader_waited_ms", "final_pair", "flips",
-    "reads", "torn_reads",
+    "reads", "torn_reads", "writer", "reader",
 )
 
 LENGTH = 8  # items of the shared int64 array: the whole pair is (8, 8) or (4, 16)
