@@ -5,7 +5,16 @@ import sys
 
 import pytest
 
-from ftbook.run import EXAMPLES, example_scripts, run_command, run_example
+import ftbook.run as run_module
+from ftbook.run import (
+    COMMON_SUMMARY_KEYS,
+    EXAMPLES,
+    SummaryContractError,
+    example_scripts,
+    run_command,
+    run_example,
+    summary_contract,
+)
 
 SCRIPTS = [p.name for p in example_scripts()]
 # The examples that run their threads with the harness: a worker's exception must reach their summary.
@@ -117,3 +126,19 @@ def test_help_runs_in_a_copy_of_the_folder(tmp_path):
         outcome = run_command([sys.executable, "-E", "-s", tmp_path / name, "--help"],
                               timeout=30, cwd=tmp_path)
         assert outcome.returncode == 0, (name, outcome.stderr)
+
+
+# The summary's keys are a contract: chapters, claims and tests read them by name.
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_example_declares_its_summary_keys(name):
+    declared = summary_contract(name)
+    assert declared, f"{name} declares no SUMMARY_KEYS"
+    assert not declared & COMMON_SUMMARY_KEYS, f"{name} redeclares the harness's keys"
+
+
+def test_an_undeclared_summary_key_is_refused(tmp_path, monkeypatch):
+    # One of the declared keys removed from the contract: the run that writes it is refused by name.
+    monkeypatch.setattr(run_module, "summary_contract", lambda example: frozenset({"layout", "dtype"}))
+    outcome = run_example("shape_watcher.py", "--iterations", "100", "--json", timeout=60)
+    with pytest.raises(SummaryContractError, match="calls"):
+        outcome.summary  # noqa: B018 - the property is what refuses

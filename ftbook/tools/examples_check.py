@@ -1,7 +1,8 @@
 """Run every script in ``examples/`` as a reader would; used by ``nox -s examples``.
 
 For each example: ``--help`` must exit 0, and a default run with ``--json``
-must exit 0 within the time limit and end with a JSON summary line. Defaults
+must exit 0 within the time limit and end with a JSON summary line whose
+keys the example declares (``SUMMARY_KEYS``). Defaults
 are chosen by each example to be quick and to exercise the safe code path;
 the chapters run the racy variants on purpose, in their own subprocesses.
 """
@@ -12,7 +13,7 @@ import argparse
 import sys
 
 from ftbook.gil import require_gil_disabled
-from ftbook.run import example_scripts, run_command
+from ftbook.run import COMMON_SUMMARY_KEYS, example_scripts, run_command, summary_contract
 
 
 def check(script, timeout: float) -> list[str]:
@@ -27,6 +28,8 @@ def check(script, timeout: float) -> list[str]:
         problems.append("default run printed no JSON summary line")
     elif ran.summary.get("gil_enabled") is not False:
         problems.append(f"summary says gil_enabled={ran.summary.get('gil_enabled')!r}")
+    elif undeclared := set(ran.summary) - COMMON_SUMMARY_KEYS - summary_contract(script.name):
+        problems.append(f"summary keys not in SUMMARY_KEYS: {', '.join(sorted(undeclared))}")
     verdict = "FAIL" if problems else "ok  "
     print(f"{verdict} {script.name} ({ran.describe()}, {ran.seconds:.1f} s)", flush=True)
     return problems
