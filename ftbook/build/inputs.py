@@ -57,7 +57,6 @@ _FTBOOK_MODULE = re.compile(r"\bftbook((?:\.\w+)+)|\bfrom ftbook((?:\.\w+)*) imp
 # The folder as a whole: EXAMPLES.glob(...), or EXAMPLES passed on (run_command([..., EXAMPLES])).
 _WHOLE_EXAMPLES_FOLDER = re.compile(r"\bEXAMPLES\s*(?:\.\s*(?:r?glob|iterdir)\b|[,)\]])")
 _QUOTED = re.compile(r"[\"']([\w.-]+)[\"']")
-_ENV_IN_MODULE = re.compile(r"\b(?:env=|book_env_python\()\s*[\"']([\w.-]+)[\"']")
 _EVERY_ENV = re.compile(r"^USES_EVERY_BOOK_ENV = True\b", re.M)
 _IGNORED_PARTS = {"__pycache__", "build", ".pytest_cache"}
 
@@ -105,7 +104,7 @@ def chapter_inputs(text: str, *, kernel_prefix: Path | None = None) -> Inputs:
     examples = _example_closure(text, module_texts)
     names = {name for name in _QUOTED.findall(text) if name in BOOK_ENVS}
     for body in module_texts:
-        names |= set(_ENV_IN_MODULE.findall(body))
+        names |= _envs_run_by(body)
     if any(_EVERY_ENV.search(body) for body in [text, *module_texts]):
         names |= set(BOOK_ENVS)
     unknown = names - set(BOOK_ENVS)
@@ -115,6 +114,27 @@ def chapter_inputs(text: str, *, kernel_prefix: Path | None = None) -> Inputs:
     envs = [kernel, *(book_env_dir(name) / STAMP for name in sorted(names))]
     return Inputs(tuple(sorted(modules | examples)), tuple(envs), tuple(sorted(names)),
                   scans_sdists="numpy_sdist(" in text)
+
+
+def _envs_run_by(source: str) -> set[str]:
+    """The book environments a module's code names: ``env="<name>"`` or ``book_env_python("<name>")``.
+
+    Read from the code, not the text: an example in a docstring is not a use.
+    """
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        if getattr(node.func, "id", getattr(node.func, "attr", None)) == "book_env_python" and node.args:
+            names |= _string(node.args[0])
+        for keyword in node.keywords:
+            if keyword.arg == "env":
+                names |= _string(keyword.value)
+    return names
+
+
+def _string(node: ast.expr) -> set[str]:
+    return {node.value} if isinstance(node, ast.Constant) and isinstance(node.value, str) else set()
 
 
 def _ftbook_closure(text: str) -> set[Path]:
