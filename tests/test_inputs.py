@@ -42,6 +42,11 @@ def test_another_folders_file_of_the_same_name_is_not_an_example():
 
 
 # A chapter that globs the folder runs whatever is in it.
+def test_importing_the_folder_name_is_not_using_the_folder():
+    names = example_names("from ftbook.run import EXAMPLES, run_example\nrun_example('repeat_stress.py')\n")
+    assert "repeat_stress.py" in names and "critical_sections.py" not in names
+
+
 def test_the_whole_folder_means_every_example():
     names = example_names("for script in EXAMPLES.glob('*.py'):\n    pass\n")
     assert names == {str(p.relative_to(inputs.EXAMPLES)) for p in inputs.example_files()}

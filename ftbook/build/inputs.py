@@ -192,7 +192,8 @@ def _module_files(parts: list[str]) -> list[Path]:
 
 def _example_closure(chapter: str, module_texts: list[str]) -> set[Path]:
     every = example_files()
-    if _WHOLE_EXAMPLES_FOLDER.search(chapter):
+    code = re.sub(r"^\s*(?:from|import)\s.*$", "", chapter, flags=re.M)  # importing the name is no use
+    if _WHOLE_EXAMPLES_FOLDER.search(code):
         return set(every)
     found = {path for path in every if _named_in(path, chapter)}
     for body in module_texts:  # what the chapter's ftbook modules run or import from examples/
