@@ -37,7 +37,8 @@ import pytest
 # Not a package: pytest's default "prepend" import mode puts tests/ on sys.path.
 from test_interpreters import fake_source_tarball
 
-from ftbook import ProvisionError, cache
+from ftbook import ProvisionError
+from ftbook.provision import cache
 from ftbook.provision.interpreters import (
     COMPLETE_MARKER,
     INTERPRETERS,

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from ftbook import ProvisionError, interpreters
+from ftbook import ProvisionError
+from ftbook.provision import interpreters
 from ftbook.provision.interpreters import INTERPRETERS, apt_archive_bases, find_or_build, installed_python
 
 

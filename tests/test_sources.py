@@ -7,7 +7,8 @@ import tarfile
 
 import pytest
 
-from ftbook import ProvisionError, sources
+from ftbook import ProvisionError
+from ftbook.provision import sources
 from ftbook.tools.browser import serve
 
 
