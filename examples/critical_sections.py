@@ -45,8 +45,8 @@ import numpy as np
 from demo_patterns import BuildError, load_extension
 from thread_harness import finish, parser, run_threaded
 
-# The keys of its --json summary besides the harness's: chapters and tests read them,
-# so renaming one is a change of contract (python -m ftbook.tools.uses critical_sections.py).
+# The keys of its --json summary besides the harness's: the book's chapters and tests
+# read them by name, so renaming one changes a contract (the book's nox -s uses -- critical_sections.py).
 SUMMARY_KEYS = (
     "scenario", "sanitize", "reader_saw", "deadlocked", "reader_waited_ms", "final_pair", "flips",
     "reads", "torn_reads", "writer", "reader",

@@ -47,8 +47,8 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
-# The keys of its --json summary besides the harness's: chapters and tests read them,
-# so renaming one is a change of contract (python -m ftbook.tools.uses demo_patterns.py).
+# The keys of its --json summary besides the harness's: the book's chapters and tests
+# read them by name, so renaming one changes a contract (the book's nox -s uses -- demo_patterns.py).
 SUMMARY_KEYS = (
     "pattern", "mode", "sanitize", "expected_shape", "reader_saw", "result_shape", "result_ok",
     "final_shape", "events", "calls", "wrong_shapes", "wrong_values", "errors",

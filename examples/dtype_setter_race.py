@@ -33,8 +33,8 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
-# The keys of its --json summary besides the harness's: chapters and tests read them,
-# so renaming one is a change of contract (python -m ftbook.tools.uses dtype_setter_race.py).
+# The keys of its --json summary besides the harness's: the book's chapters and tests
+# read them by name, so renaming one changes a contract (the book's nox -s uses -- dtype_setter_race.py).
 SUMMARY_KEYS = (
     "writer", "mode", "torn", "reader_saw", "after", "warnings", "changes", "reads", "torn_nbytes",
     "torn_pairs", "torn_nbytes_values",

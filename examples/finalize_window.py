@@ -24,8 +24,8 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
-# The keys of its --json summary besides the harness's: chapters and tests read them,
-# so renaming one is a change of contract (python -m ftbook.tools.uses finalize_window.py).
+# The keys of its --json summary besides the harness's: the book's chapters and tests
+# read them by name, so renaming one changes a contract (the book's nox -s uses -- finalize_window.py).
 SUMMARY_KEYS = (
     "shape", "hook_ran", "hook_saw", "reader_saw", "input_is_shared", "result_shape", "final_shape",
 )

@@ -41,8 +41,8 @@ from pathlib import Path
 
 from thread_harness import EXIT_OK, EXIT_RACE, Run, finish, parser, run_threaded
 
-# The keys of its --json summary besides the harness's: chapters and tests read them,
-# so renaming one is a change of contract (python -m ftbook.tools.uses find_metadata_writes.py).
+# The keys of its --json summary besides the harness's: the book's chapters and tests
+# read them by name, so renaming one changes a contract (the book's nox -s uses -- find_metadata_writes.py).
 SUMMARY_KEYS = ("passes", "files", "fastest_pass_seconds", "count", "findings")
 
 SUFFIXES = (".c", ".h", ".cpp", ".cc", ".cxx", ".hpp", ".c.src", ".h.src", ".cpp.src")

@@ -37,8 +37,8 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
-# The keys of its --json summary besides the harness's: chapters and tests read them,
-# so renaming one is a change of contract (python -m ftbook.tools.uses lock_pitfalls.py).
+# The keys of its --json summary besides the harness's: the book's chapters and tests
+# read them by name, so renaming one changes a contract (the book's nox -s uses -- lock_pitfalls.py).
 SUMMARY_KEYS = (
     "pitfall", "variant", "mode", "reader_saw", "valid_states", "items", "deadlocked", "operations",
     "torn_reads", "errors", "lost_items",

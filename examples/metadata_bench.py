@@ -42,8 +42,8 @@ import numpy as np
 from demo_patterns import BuildError, load_extension
 from thread_harness import Run, finish, parser, run_threaded, whole_number
 
-# The keys of its --json summary besides the harness's: chapters and tests read them,
-# so renaming one is a change of contract (python -m ftbook.tools.uses metadata_bench.py).
+# The keys of its --json summary besides the harness's: the book's chapters and tests
+# read them by name, so renaming one changes a contract (the book's nox -s uses -- metadata_bench.py).
 SUMMARY_KEYS = ("cpu_count", "load_average_before", "thread_counts", "repeat", "results", "torn")
 
 LENGTH = 8

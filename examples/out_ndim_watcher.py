@@ -25,8 +25,8 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
-# The keys of its --json summary besides the harness's: chapters and tests read them,
-# so renaming one is a change of contract (python -m ftbook.tools.uses out_ndim_watcher.py).
+# The keys of its --json summary besides the harness's: the book's chapters and tests
+# read them by name, so renaming one changes a contract (the book's nox -s uses -- out_ndim_watcher.py).
 SUMMARY_KEYS = ("read", "calls", "reads", "odd_reads", "seen", "final_ndim", "sum_ok")
 
 

@@ -33,8 +33,8 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded, whole_number
 
-# The keys of its --json summary besides the harness's: chapters and tests read them,
-# so renaming one is a change of contract (python -m ftbook.tools.uses sort_order_window.py).
+# The keys of its --json summary besides the harness's: the book's chapters and tests
+# read them by name, so renaming one changes a contract (the book's nox -s uses -- sort_order_window.py).
 SUMMARY_KEYS = (
     "mode", "sorter", "hook_saw", "reader_saw", "result", "final_names", "size", "sorts", "reads",
     "odd_reads", "seen",

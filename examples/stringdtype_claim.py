@@ -34,8 +34,8 @@ import numpy as np
 
 from thread_harness import finish, parser, run_threaded
 
-# The keys of its --json summary besides the harness's: chapters and tests read them,
-# so renaming one is a change of contract (python -m ftbook.tools.uses stringdtype_claim.py).
+# The keys of its --json summary besides the harness's: the book's chapters and tests
+# read them by name, so renaming one changes a contract (the book's nox -s uses -- stringdtype_claim.py).
 SUMMARY_KEYS = ("mode", "extra_references", "same_descriptor", "rounds", "both_claimed")
 
 
