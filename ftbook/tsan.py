@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from pathlib import PurePath
 
-from ftbook.run import Outcome, run_example
+from ftbook.run import ExampleRun, Outcome
 
 # halt_on_error: stop at the first report (the race corrupts memory next, and
 # a SEGV after the report only adds noise); exitcode: a value no crash or
@@ -157,35 +157,49 @@ def tsan_options(**extra: str) -> str:
     return " ".join(f"{key}={value}" for key, value in {**DEFAULT_OPTIONS, **extra}.items())
 
 
-def run_example_under_tsan(
+def tsan_request(
     name: str,
     *args: str,
     timeout: float = 240,
     options: Mapping[str, str] | None = None,
-) -> TsanRun:
-    """Run ``examples/<name>`` on the TSAN interpreter with the book's TSAN_OPTIONS and parse its reports.
+) -> ExampleRun:
+    """``examples/<name>`` on the TSAN interpreter with the book's TSAN_OPTIONS, as a request to run.
 
     *options* add to or override :data:`DEFAULT_OPTIONS`. Examples that use
     the demo extension need ``--sanitize thread`` among *args*; it is
     compiled with ``-fsanitize=thread`` on first use (the docs session does
     it beforehand, so chapters do not pay for it).
     """
-    variables = {"TSAN_OPTIONS": tsan_options(**(options or {}))}
-    outcome = run_example(name, *args, env="tsan", variables=variables, timeout=timeout)
-    return TsanRun(outcome, parse_reports(outcome.stderr))
+    variables = (("TSAN_OPTIONS", tsan_options(**(options or {}))),)
+    return ExampleRun(name, args, env="tsan", variables=variables, timeout=timeout)
 
 
-def run_demo(
+def demo_request(
     pattern: str,
     *args: str,
     threads: int = 2,
     iterations: int = 20000,
     timeout: float = 240,
     options: Mapping[str, str] | None = None,
-) -> TsanRun:
-    """Stress one demo pattern (``demo_patterns.py``) under TSAN."""
-    return run_example_under_tsan(
+) -> ExampleRun:
+    """One demo pattern (``demo_patterns.py``) stressed under TSAN, as a request to run."""
+    return tsan_request(
         "demo_patterns.py", "--pattern", pattern, "--mode", "stress", "--sanitize", "thread",
         "--threads", str(threads), "--iterations", str(iterations), "--json", *args,
         timeout=timeout, options=options,
     )
+
+
+def run_example_under_tsan(name: str, *args: str, **request) -> TsanRun:
+    """Run :func:`tsan_request` (same arguments) and parse TSAN's reports."""
+    return run_under_tsan(tsan_request(name, *args, **request))
+
+
+def run_demo(pattern: str, *args: str, **request) -> TsanRun:
+    """Run :func:`demo_request` (same arguments) and parse TSAN's reports."""
+    return run_under_tsan(demo_request(pattern, *args, **request))
+
+
+def run_under_tsan(request: ExampleRun) -> TsanRun:
+    outcome = request.run()
+    return TsanRun(outcome, parse_reports(outcome.stderr))

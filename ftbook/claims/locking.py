@@ -9,7 +9,7 @@ chapter's view-writer runs are other-writers' runs, with its claims
 from __future__ import annotations
 
 from ftbook.run import ExampleRun, Outcome
-from ftbook.tsan import TSAN_EXIT, parse_reports, tsan_options
+from ftbook.tsan import TSAN_EXIT, parse_reports, tsan_request
 
 TORN = [4, 8]  # (dims[0], strides[0]) with dims[0] written and strides[0] not yet
 WHOLE = [4, 16]  # the same pair once the writer is done
@@ -207,10 +207,8 @@ def _scenario(name: str) -> ExampleRun:
 
 
 def _under_tsan(writer: str, reader: str) -> ExampleRun:
-    args = ("--scenario", "stress", "--sanitize", "thread", "--iterations", "2000", "--json",
-            "--writer", writer, "--reader", reader)
-    return ExampleRun("critical_sections.py", args, env="tsan",
-                      variables=(("TSAN_OPTIONS", tsan_options()),), timeout=240)
+    return tsan_request("critical_sections.py", "--scenario", "stress", "--sanitize", "thread",
+                        "--iterations", "2000", "--json", "--writer", writer, "--reader", reader)
 
 
 STRESS = ("--mode", "stress", "--threads", "4", "--iterations", "2000")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ftbook.run import EXAMPLES, ExampleRun, Outcome
-from ftbook.tsan import TSAN_EXIT, parse_reports, tsan_options
+from ftbook.tsan import TSAN_EXIT, demo_request, parse_reports
 
 FIXED_IN = "numpy-2.2.3"  # the first release with the copy-modify fix
 
@@ -83,16 +83,10 @@ def tsan_is_silent_on_copy_modify(outcome: Outcome) -> None:
 FORCED = ("--mode", "forced", "--json")
 
 
-def _tsan_stress(pattern: str) -> ExampleRun:
-    return ExampleRun("demo_patterns.py", ("--pattern", pattern, "--mode", "stress", "--sanitize", "thread",
-                                           "--threads", "2", "--iterations", "20000", "--json"),
-                      env="tsan", variables=(("TSAN_OPTIONS", tsan_options()),), timeout=240)
-
-
 
 TEST_RUNS = [
-    (tsan_reports_the_mutate_restore_write, [_tsan_stress("mutate-restore")]),
-    (tsan_is_silent_on_copy_modify, [_tsan_stress("copy-modify")]),
+    (tsan_reports_the_mutate_restore_write, [demo_request("mutate-restore")]),
+    (tsan_is_silent_on_copy_modify, [demo_request("copy-modify")]),
     (finalize_window_shows_the_result_length,
      [ExampleRun("finalize_window.py", ("--json",), env="numpy-2.2.2")]),
     (finalize_window_shows_the_result_length,
