@@ -41,12 +41,14 @@ from __future__ import annotations
 import ast
 import dataclasses
 import hashlib
+import os
 import re
 import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from ftbook import DECLARED_ENVS, DECLARED_EXAMPLES
 from ftbook.provision.envs import BOOK_ENVS, STAMP, book_env_dir
 from ftbook.run import EXAMPLES, ROOT
 
@@ -77,6 +79,16 @@ class Inputs:
     def examples(self) -> tuple[str, ...]:
         """The example files, relative to ``examples/`` (what ``run_example`` is given)."""
         return tuple(str(p.relative_to(EXAMPLES)) for p in self.files if p.is_relative_to(EXAMPLES))
+
+    def declare(self) -> None:
+        """Hand the lists to a kernel started after this (it inherits os.environ).
+
+        ``run_example`` and ``book_env_python`` then refuse anything not on
+        them (:func:`ftbook.check_declared`): the build and ``nox -s
+        chapter`` both call this before a chapter executes.
+        """
+        os.environ[DECLARED_EXAMPLES] = os.pathsep.join(self.examples)
+        os.environ[DECLARED_ENVS] = os.pathsep.join(self.env_names)
 
     def digest(self) -> str:
         """SHA-256 over every input's path (relative to the repository) and content."""

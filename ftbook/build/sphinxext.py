@@ -39,7 +39,6 @@ from pathlib import Path
 from docutils import nodes
 from sphinx.application import Sphinx
 
-from ftbook import DECLARED_ENVS, DECLARED_EXAMPLES
 from ftbook.build.cells import is_notebook
 from ftbook.build.inputs import EXAMPLES, chapter_inputs, example_files
 from ftbook.provision.cache import atomic_write_text
@@ -66,10 +65,7 @@ def _key_execution_to_inputs(app: Sphinx, docname: str, source: list[str]) -> No
         if path.exists():  # Sphinx treats a missing dependency as changed: every build would re-read
             app.env.note_dependency(str(path))
     source[0] = with_digest(source[0], inputs.digest())
-    # The chapter's kernel starts after this (myst-nb executes while parsing)
-    # and inherits these: run_example and book_env_python check them.
-    os.environ[DECLARED_EXAMPLES] = os.pathsep.join(inputs.examples)
-    os.environ[DECLARED_ENVS] = os.pathsep.join(inputs.env_names)
+    inputs.declare()  # the chapter's kernel starts after this: myst-nb executes while parsing
 
 
 # --------------------------------------------------------------------------

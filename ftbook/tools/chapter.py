@@ -15,24 +15,21 @@ nothing is written to ``docs/_build``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
-from ftbook import DECLARED_ENVS, DECLARED_EXAMPLES
+from ftbook.build import CELL_TIMEOUT
 from ftbook.build.cells import chapter_name, find_chapter
 from ftbook.build.inputs import chapter_inputs
 from ftbook.run import ROOT
-
-BOOK_TIMEOUT = 300  # seconds per cell, as docs/conf.py's nb_execution_timeout
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ftbook.tools.chapter",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("chapter", help="a chapter's name (root-cause, family/restore) or its path")
-    parser.add_argument("--timeout", type=float, default=BOOK_TIMEOUT,
-                        help=f"seconds per cell (default {BOOK_TIMEOUT}, as the book)")
+    parser.add_argument("--timeout", type=float, default=CELL_TIMEOUT,
+                        help=f"seconds per cell (default {CELL_TIMEOUT}, as the book)")
     parser.add_argument("--show", action="store_true", help="print every cell's output, not only failures")
     args = parser.parse_args(argv)
     try:
@@ -46,10 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"error: {error.name} is missing; run this as ./nox -s chapter -- {args.chapter}\n")
 
     inputs = chapter_inputs(path.read_text())
-    # What the build's extension does (ftbook.build.sphinxext): the kernel inherits these lists,
-    # and run_example and book_env_python refuse anything else.
-    os.environ[DECLARED_EXAMPLES] = os.pathsep.join(inputs.examples)
-    os.environ[DECLARED_ENVS] = os.pathsep.join(inputs.env_names)
+    inputs.declare()  # as the build's extension does: the kernel started below inherits the lists
     print(f"{chapter_name(path)}: runs {', '.join(inputs.examples) or 'no examples'}; "
           f"book environments: {', '.join(inputs.env_names) or 'none'}", flush=True)
 
