@@ -16,6 +16,8 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # ftbook, for the chapters' helper cells
 
+from ftbook.build import CELL_TIMEOUT  # noqa: E402 - importable only after the line above
+
 project = "Metadata thread safety under free-threaded Python"
 author = "The ft-metadata-book contributors"
 copyright = "2026, " + author
@@ -40,7 +42,7 @@ myst_heading_anchors = 3
 
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(DOCS / "_build" / ".jupyter_cache")
-nb_execution_timeout = 300  # seconds, per cell: every cell is bounded
+nb_execution_timeout = CELL_TIMEOUT  # seconds, per cell: every cell is bounded
 nb_execution_raise_on_error = True  # a failing cell fails the build
 nb_execution_show_tb = True  # ...and prints the traceback in the log
 nb_merge_streams = True
