@@ -9,7 +9,6 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-
 def how_it_ended(outcome) -> str:
     """How a run ended, and the first error a thread reported, without its message (it may be garbage)."""
     said = outcome.describe()
@@ -18,6 +17,7 @@ def how_it_ended(outcome) -> str:
         worker, kind = errors[0].split(": ")[:2]
         said += f"; {worker} raised {kind}"
     return said
+
 
 def plot_timeline(ax, events: list[dict], *, title: str, window: tuple[str, str] | None = None) -> None:
     """Draw recorded events as a per-thread timeline on *ax*.
@@ -53,4 +53,3 @@ def plot_timeline(ax, events: list[dict], *, title: str, window: tuple[str, str]
     ax.set_xticks([])
     ax.set_title(title, loc="left", fontsize=10)
     ax.spines[["top", "right", "bottom"]].set_visible(False)
-

@@ -85,8 +85,3 @@ def code_cells(chapter: Path) -> list[Cell]:
         first_line = text.count("\n", 0, body_start) + 1 + skip
         cells.append(Cell(chapter, first_line, "".join(lines[skip:]), frozenset(tags)))
     return cells
-
-
-def longest_reader_cell(chapter: Path) -> int:
-    """Lines of the longest cell whose code the reader sees (0 if none)."""
-    return max((cell.lines for cell in code_cells(chapter) if cell.reader_sees_code), default=0)

@@ -46,8 +46,10 @@ def _reads(text: str, key: str) -> bool:
 
 def readers_of(example: str) -> list[str]:
     """Who runs *example*, and for each of its summary keys, which of those files read it."""
-    chapters = [c for c in notebooks() if example in inputs_of(c).examples]
-    claims = sorted({p for c in chapters for p in inputs_of(c).files if p.parent.name == "claims"
+    running = {chapter: inputs for chapter in notebooks()
+               if example in (inputs := inputs_of(chapter)).examples}
+    chapters = list(running)
+    claims = sorted({p for inputs in running.values() for p in inputs.files if p.parent.name == "claims"
                      and example in p.read_text()})
     named = re.compile(rf"\b{re.escape(example)}\b")
     tests = sorted(p for p in TESTS.glob("test_*.py") if named.search(p.read_text()))
