@@ -69,7 +69,7 @@ GIL_CHECK_IMPORTS = {
     "browser": ["numpy", "matplotlib", "ipykernel", "myst_nb", "playwright.sync_api"],
     "lint": [],
 }
-SOURCES = "sources"  # in provision(): the NumPy sdists, a chain beside the interpreters'
+SOURCES = "sources"  # in provision(): the NumPy sdists and CPython tarballs, a chain beside the interpreters'
 
 
 def session_env(session: nox.Session, group: str, log=None) -> Path:
@@ -135,7 +135,7 @@ def prepare_chapters(session: nox.Session, kernel: Path) -> None:
 
     The demo extension compiled for the kernel and, with -fsanitize=thread,
     for the TSAN interpreter: a no-op when already done. The book
-    environments and the NumPy sdists come from :func:`provision`.
+    environments and the released sources come from :func:`provision`.
     """
     compile_demo_extension(session, kernel)
     compile_demo_extension(session, book_env_python("tsan"), "--sanitize", "thread")
@@ -166,7 +166,7 @@ def chapter(session: nox.Session) -> None:
     except ValueError as error:
         session.error(str(error))
     inputs = chapter_inputs(path.read_text())
-    needs = [*inputs.env_names, *([SOURCES] if inputs.needs_numpy_sources else [])]
+    needs = [*inputs.env_names, *([SOURCES] if inputs.needs_sources else [])]
     session.log(f"{name} needs: the book's 3.14t environment{''.join(', ' + need for need in needs)}")
     python = provision(session, "book", needs)
     if "metadata_demo.c" in inputs.examples:
@@ -335,7 +335,7 @@ def selected_tests_need(session: nox.Session, python: Path) -> list[str]:
 
 @nox.session(name="provision")
 def provision_session(session: nox.Session) -> None:
-    """Prepare the named book environments (``sources``: the NumPy sdists); all of them by default."""
+    """Prepare the named book environments (``sources``: the released sources); all of them by default."""
     unknown = sorted(set(session.posargs) - {*BOOK_ENVS, SOURCES})
     if unknown:
         session.error(f"unknown: {', '.join(unknown)}; choose from {', '.join([*BOOK_ENVS, SOURCES])}")

@@ -1,4 +1,4 @@
-"""Quote NumPy's C code, cut at build time from the released source distributions.
+"""Quote NumPy's C code and CPython's sources, cut at build time from their releases.
 
 The book never pastes NumPy's code. A chapter names a release, a file and a
 function (or two lines that bracket a passage); this module cuts those lines
@@ -12,6 +12,10 @@ quoting something else.
     window = repeat.between("/* Construct new array */", "PyArray_DIMS(aop)[axis] = n;")
     show(window, emphasize=("PyArray_DIMS(aop)[axis]",))
     show_diff(repeat, c_function("2.2.3", repeat.path, "PyArray_Repeat"))
+
+CPython's files are quoted the same way from its release tarballs
+(:func:`ftbook.provision.sources.cpython_source`), with permalinks at the
+release's tag: ``source_file("cpython", "3.14.7", "Doc/library/threadsafety.rst")``.
 """
 
 from __future__ import annotations
@@ -21,9 +25,16 @@ import difflib
 import re
 from pathlib import Path
 
-from ftbook.provision.sources import numpy_sdist
+from ftbook.provision.sources import cpython_source, numpy_sdist
 
-TAG_URL = "https://github.com/numpy/numpy/blob/v{version}/{path}#L{start}-L{end}"
+# Where each project's release is, unpacked, and its files at the release's tag.
+RELEASES = {"numpy": numpy_sdist, "cpython": cpython_source}
+TAG_URL = {
+    "numpy": "https://github.com/numpy/numpy/blob/v{version}/{path}#L{start}-L{end}",
+    "cpython": "https://github.com/python/cpython/blob/v{version}/{path}#L{start}-L{end}",
+}
+PROJECT_NAME = {"numpy": "NumPy", "cpython": "CPython"}
+LANGUAGE = {".c": "c", ".h": "c", ".rst": "rst", ".py": "python"}  # anything else: text
 
 
 
@@ -33,11 +44,17 @@ class QuoteError(LookupError):
 
 @dataclasses.dataclass(frozen=True)
 class Quote:
-    version: str  # NumPy release, "2.2.2"
+    version: str  # the release, "2.2.2"
     path: str  # inside the sdist and the repository: "numpy/_core/src/..."
     start: int  # first line, 1-based
     lines: tuple[str, ...]
     name: str = ""  # the function quoted, if any
+    project: str = "numpy"  # a key of RELEASES
+
+    @property
+    def release(self) -> str:
+        """"NumPy 2.2.2", "CPython 3.14.7"."""
+        return f"{PROJECT_NAME[self.project]} {self.version}"
 
     @property
     def end(self) -> int:
@@ -45,7 +62,8 @@ class Quote:
 
     @property
     def url(self) -> str:
-        return TAG_URL.format(version=self.version, path=self.path, start=self.start, end=self.end)
+        return TAG_URL[self.project].format(
+            version=self.version, path=self.path, start=self.start, end=self.end)
 
     @property
     def text(self) -> str:
@@ -56,7 +74,7 @@ class Quote:
         for offset, line in enumerate(self.lines):
             if needle in line:
                 return self.start + offset
-        where = f"{self.path} lines {self.start}-{self.end} of NumPy {self.version}"
+        where = f"{self.path} lines {self.start}-{self.end} of {self.release}"
         raise QuoteError(f"{needle!r} is not in {where}")
 
     def between(self, first: str, last: str) -> Quote:
@@ -70,11 +88,16 @@ class Quote:
         return any(needle in line for line in self.lines)
 
 
-def source_lines(version: str, path: str) -> list[str]:
-    file = numpy_sdist(version, log=lambda _: None) / path
+def source_lines(version: str, path: str, project: str = "numpy") -> list[str]:
+    file = RELEASES[project](version, log=lambda _: None) / path
     if not file.is_file():
-        raise QuoteError(f"NumPy {version}'s sdist has no {path}")
+        raise QuoteError(f"{PROJECT_NAME[project]} {version}'s sources have no {path}")
     return file.read_text().splitlines()
+
+
+def source_file(project: str, version: str, path: str) -> Quote:
+    """The whole of *path* in *project*'s release *version*, to cut with :meth:`Quote.between`."""
+    return Quote(version, path, 1, tuple(source_lines(version, path, project)), project=project)
 
 
 def c_function(version: str, path: str, name: str) -> Quote:
@@ -128,13 +151,14 @@ def show(quote: Quote, *, caption: str | None = None, emphasize: tuple[str, ...]
     for needle in emphasize:
         quote.line_of(needle)  # fails the build if the line is gone
     marked = [i + 1 for i, line in enumerate(quote.lines) if any(n in line for n in emphasize)]
-    where = f"`{Path(quote.path).name}` lines {quote.start}–{quote.end}, NumPy {quote.version}"
+    where = f"`{Path(quote.path).name}` lines {quote.start}–{quote.end}, {quote.release}"
     title = f"{caption} ({where})" if caption else where
     fence = _fence(list(quote.lines))
     options = [f":caption: [{title}]({quote.url})", f":lineno-start: {quote.start}", ":linenos:"]
     if marked:
         options.append(f":emphasize-lines: {','.join(map(str, marked))}")
-    return Markdown("\n".join([f"{fence}{{code-block}} c", *options, "", *quote.lines, fence]))
+    language = LANGUAGE.get(Path(quote.path).suffix, "text")
+    return Markdown("\n".join([f"{fence}{{code-block}} {language}", *options, "", *quote.lines, fence]))
 
 
 def diff_lines(old: Quote, new: Quote, *, context: int = 3) -> list[str]:

@@ -71,8 +71,8 @@ class Inputs:
     scans_sdists: bool = False  # the chapter itself calls numpy_sdist()
 
     @property
-    def needs_numpy_sources(self) -> bool:
-        """Does the chapter quote or scan NumPy's released sources (what ftbook.provision.sources unpacks)?"""
+    def needs_sources(self) -> bool:
+        """Does the chapter quote or scan released sources (NumPy's sdists, CPython's tarballs)?"""
         return self.scans_sdists or any(path.name == "quote.py" for path in self.files)
 
     @property

@@ -97,10 +97,21 @@ class InterpreterSpec:
         return f"cpython-{self.version}-{flavour}-{options}"
 
     def source_urls(self, apt_bases: Sequence[str]) -> list[str]:
-        """python.org first, then the Debian "orig" tarball on each apt archive."""
-        upstream = f"https://www.python.org/ftp/python/{self.version}/Python-{self.version}.tar.xz"
-        debian_path = f"pool/main/p/python{self.series}/python{self.series}_{self.version}.orig.tar.xz"
-        return [upstream, *(f"{base.rstrip('/')}/{debian_path}" for base in apt_bases)]
+        return cpython_tarball_urls(self.version, apt_bases)
+
+
+def cpython_tarball_urls(version: str, apt_bases: Sequence[str]) -> list[str]:
+    """Where ``Python-<version>.tar.xz`` is: python.org, then Debian's "orig" tarball on each apt archive.
+
+    A pre-release ("3.15.0rc2") is in python.org's folder of its final
+    release, and Debian spells it with a tilde ("3.15.0~rc2").
+    """
+    final = re.match(r"\d+\.\d+\.\d+", version).group()
+    series = ".".join(final.split(".")[:2])
+    upstream = f"https://www.python.org/ftp/python/{final}/Python-{version}.tar.xz"
+    debian_version = final + (f"~{version[len(final):]}" if version != final else "")
+    debian_path = f"pool/main/p/python{series}/python{series}_{debian_version}.orig.tar.xz"
+    return [upstream, *(f"{base.rstrip('/')}/{debian_path}" for base in apt_bases)]
 
 
 # Every build leaves out the test suite and its C test modules (_testcapi and
@@ -412,16 +423,25 @@ def _deb822_uris(text: str) -> list[str]:
 
 def fetch_source(spec: InterpreterSpec, *, log: Log, sources: Sequence[str] | None = None) -> Path:
     """The verified source tarball for *spec*, downloaded if not already cached."""
-    target = cache_dir("downloads") / f"Python-{spec.version}.tar.xz"
-    urls = list(sources) if sources is not None else spec.source_urls(apt_archive_bases())
+    return fetch_cpython_tarball(
+        spec.version, spec.sha256, log=log, sources=sources, purpose=spec.description,
+        advice=f"Either make one of those reachable, or set ${spec.env_var} to an interpreter "
+               "you already have.")
+
+
+def fetch_cpython_tarball(
+    version: str, sha256: str, *, log: Log, purpose: str, advice: str, sources: Sequence[str] | None = None
+) -> Path:
+    """``Python-<version>.tar.xz`` with SHA-256 *sha256*, from the cache or the first source that has it."""
+    target = cache_dir("downloads") / f"Python-{version}.tar.xz"
+    urls = list(sources) if sources is not None else cpython_tarball_urls(version, apt_archive_bases())
     try:
-        return fetch_verified(target, spec.sha256, urls, timeout=DOWNLOAD_TIMEOUT, log=log)
+        return fetch_verified(target, sha256, urls, timeout=DOWNLOAD_TIMEOUT, log=log)
     except FetchFailed as failed:
         raise ProvisionError(
-            f"could not obtain the source of CPython {spec.version} (for {spec.description}).\n"
+            f"could not obtain the source of CPython {version} (for {purpose}).\n"
             "Tried:\n" + "\n".join(failed.attempts or ["  (no source URLs: apt has no archive configured)"])
-            + f"\nEither make one of those reachable, or set ${spec.env_var} to an interpreter "
-            "you already have."
+            + f"\n{advice}"
         ) from None
 
 

@@ -1,6 +1,7 @@
-"""NumPy source distributions from PyPI, for the chapters that read NumPy's C code.
+"""Released sources the chapters quote: NumPy's sdists from PyPI, and CPython's tarballs.
 
     numpy_sdist("2.2.2")  # -> ~/.cache/ft-metadata-book/sources/numpy-2.2.2
+    cpython_source("3.14.7")  # -> ~/.cache/ft-metadata-book/sources/cpython-3.14.7
 
 The sdist is found through PyPI's JSON API (``/pypi/numpy/<version>/json``:
 the file's URL and its SHA-256), downloaded into the per-user cache, checked
@@ -8,9 +9,13 @@ against both PyPI's hash and the one pinned below, and unpacked. Nothing is
 committed and nothing is built: ``pip download`` of an sdist would run
 NumPy's build backend just to read its metadata.
 
+A CPython release is its source tarball (``Python-<version>.tar.xz``,
+SHA-256 pinned in :data:`CPYTHON_SOURCES`), fetched the way the interpreters'
+tarballs are, from python.org or the Debian archive, and unpacked whole.
+
 ``nox -s docs`` calls :func:`prepare_sources` before the chapters run, so a
-chapter calling :func:`numpy_sdist` finds it done and never touches the
-network.
+chapter calling :func:`numpy_sdist` or :func:`cpython_source` finds it done
+and never touches the network.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from urllib.parse import urljoin
 
 from ftbook import ProvisionError
 from ftbook.provision.cache import FetchFailed, cache_dir, exclusive, fetch_verified, safe_extract
-from ftbook.provision.interpreters import Log
+from ftbook.provision.interpreters import INTERPRETERS, Log, fetch_cpython_tarball
 from ftbook.provision.locks import hashed_pins, pinned_version
 
 PYPI_JSON = "https://pypi.org/pypi/{project}/{version}/json"
@@ -46,6 +51,16 @@ CURRENT_NUMPY = pinned_version("book", "numpy")
 SDIST_LOCK = "numpy-sdists"
 NUMPY_SDISTS = hashed_pins(SDIST_LOCK)
 COMPLETE = ".ftbook-sdist.json"
+# The CPython releases whose sources the chapters quote, and the SHA-256 of
+# each tarball. 3.14.7 is the release the book's interpreters are built from
+# (its pin is theirs). 3.15.0rc2 is the newest 3.15 these machines can reach:
+# Debian's archive carries it as python3.15_3.15.0~rc2.orig.tar.xz, and its
+# hash is that file's as downloaded on 2026-12-01 (python.org, whose
+# published hash would settle whether the two files are one, is out of reach).
+CPYTHON_SOURCES = {
+    "3.14.7": INTERPRETERS["3.14t"].sha256,
+    "3.15.0rc2": "8d93af5eaaaea5adfd41bd786a7ba3f03f2ad1ab57c6a65e0b963deab91d5ad7",
+}
 
 
 def sdist_info(project: str, version: str) -> dict:
@@ -101,17 +116,7 @@ def numpy_sdist(version: str, *, log: Log = print) -> Path:
         except FetchFailed as failed:
             raise ProvisionError(f"could not download the NumPy {version} sdist; nothing was kept:\n"
                                  f"{failed}") from None
-        staging = Path(tempfile.mkdtemp(prefix=f"numpy-{version}.", dir=target.parent))
-        try:
-            with tarfile.open(archive) as tar:
-                safe_extract(tar, staging)
-            (top,) = staging.iterdir()  # numpy-2.2.2/
-            (top / COMPLETE).write_text(json.dumps({**info, "verified_sha256": pinned}, indent=1))
-            if target.exists():
-                shutil.rmtree(target)  # an earlier, interrupted unpack
-            os.replace(top, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        _unpack(archive, target, {**info, "verified_sha256": pinned})
         log(f"==> NumPy {version} sources in {target}")
     return target
 
@@ -121,9 +126,45 @@ def sdist_record(version: str) -> dict:
     return json.loads((numpy_sdist(version, log=lambda _: None) / COMPLETE).read_text())
 
 
+def cpython_source(version: str, *, log: Log = print) -> Path:
+    """The unpacked CPython *version* source tree (``Python-<version>/``); fetches the tarball once."""
+    if version not in CPYTHON_SOURCES:
+        pinned = ", ".join(CPYTHON_SOURCES)
+        raise ProvisionError(f"no pinned tarball for CPython {version} (pinned: {pinned}); add its SHA-256 "
+                             "to CPYTHON_SOURCES in ftbook/provision/sources.py")
+    target = cache_dir("sources") / f"cpython-{version}"
+    if (target / COMPLETE).is_file():
+        return target
+    with exclusive(f"cpython-source-{version}", log):
+        if (target / COMPLETE).is_file():  # another session made it while we waited
+            return target
+        archive = fetch_cpython_tarball(
+            version, CPYTHON_SOURCES[version], log=log, purpose="the chapters that quote it",
+            advice="Make one of those reachable; nothing else can stand in for the pinned tarball.")
+        _unpack(archive, target, {"version": version, "verified_sha256": CPYTHON_SOURCES[version]})
+        log(f"==> CPython {version} sources in {target}")
+    return target
+
+
+def _unpack(archive: Path, target: Path, record: dict) -> None:
+    """Unpack *archive*'s one top folder as *target*, whole or not at all (the caller holds its lock)."""
+    staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=target.parent))
+    try:
+        with tarfile.open(archive) as tar:
+            safe_extract(tar, staging)
+        (top,) = staging.iterdir()  # numpy-2.2.2/, Python-3.14.7/
+        (top / COMPLETE).write_text(json.dumps(record, indent=1))
+        if target.exists():
+            shutil.rmtree(target)  # an earlier, interrupted unpack
+        os.replace(top, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def prepare_sources(*, log: Log = print) -> list[Path]:
-    """Every sdist the chapters read; for ``nox -s docs``."""
-    return [numpy_sdist(version, log=log) for version in sdist_releases()]
+    """Every source the chapters read (NumPy's sdists, CPython's trees); for ``nox -s docs``."""
+    return [*(numpy_sdist(version, log=log) for version in sdist_releases()),
+            *(cpython_source(version, log=log) for version in CPYTHON_SOURCES)]
 
 
 def sdist_releases(current: str = CURRENT_NUMPY) -> list[str]:

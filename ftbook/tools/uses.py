@@ -35,7 +35,7 @@ def describe_chapter(chapter: Path) -> list[str]:
         f"{chapter_name(chapter)} ({chapter.relative_to(ROOT)})",
         f"  examples:          {', '.join(inputs.examples) or 'none'}",
         f"  book environments: {', '.join(inputs.env_names) or 'none (the kernel only)'}",
-        f"  NumPy sdists:      {'yes' if inputs.needs_numpy_sources else 'no'}",
+        f"  released sources:  {'yes' if inputs.needs_sources else 'no'}",
         f"  ftbook modules:    {', '.join(modules)}",
     ]
 
