@@ -1,0 +1,396 @@
+"""NumPy's array-metadata API in CPython's thread-safety levels, from today's released sources.
+
+CPython 3.14 documents the thread safety of its C API in five levels
+(``Doc/library/threadsafety.rst``) and annotates its functions in
+``Doc/data/threadsafety.dat``. This module places NumPy's metadata API in
+the same levels, and every placement is made from evidence read at build
+time, never typed in:
+
+- :data:`RULES`: the three ways a NumPy operation meets another thread's
+  use of the same array, each with the level CPython gives its own
+  functions for the same reason (the *precedents*, checked in CPython's
+  ``threadsafety.dat``).
+- :data:`WRITERS`: the places in today's NumPy that write a field of an
+  array after it was made, each one line cut from the sdist.
+- :func:`accessors`: every inline accessor in ``ndarraytypes.h``, read
+  from the header (what it returns, which fields it touches, whether it
+  writes), and placed by the rules and the writers.
+- :data:`OPERATIONS`: the other C functions and the Python-level
+  operations, each with the rule it falls under and the lines that show it.
+
+An operation whose fields have no writer on the list gets level
+``unknown``: the table says so rather than guessing. :func:`dat_text`
+writes the levels in CPython's own file format; a level CPython's parser
+does not know (``unknown``) is written as a comment.
+
+    rows = annotated_rows()          # what the chapter renders
+    text = dat_text(rows)            # what the reader downloads
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import re
+import sys
+from functools import cache
+from pathlib import Path
+
+from ftbook.provision.sources import CURRENT_NUMPY, cpython_source
+from ftbook.quote import Quote, QuoteError, c_function, source_file
+
+CPYTHON = "3.14.7"  # the release whose levels the book uses (the interpreters' own)
+LEVELS_DOC = "Doc/library/threadsafety.rst"
+LEVELS_DAT = "Doc/data/threadsafety.dat"
+LEVELS = ("incompatible", "compatible", "distinct", "shared", "atomic")  # least to most safe
+UNKNOWN = "unknown"
+HEADER = "numpy/_core/include/numpy/ndarraytypes.h"
+MULTIARRAY = "numpy/_core/src/multiarray"
+
+
+# --- CPython's side: the levels and its own annotations ----------------------------------------
+
+def level_definition(level: str) -> Quote:
+    """The section of CPython's threadsafety.rst that defines *level*, label to last line."""
+    doc = source_file("cpython", CPYTHON, LEVELS_DOC)
+    start = doc.line_of(f".. _threadsafety-level-{level}:")
+    rest = dataclasses.replace(doc, start=start, lines=doc.lines[start - 1:])
+    end = next((i for i, line in enumerate(rest.lines) if i and line.startswith(".. _")), len(rest.lines))
+    while not rest.lines[end - 1].strip():
+        end -= 1
+    return dataclasses.replace(rest, lines=rest.lines[:end])
+
+
+@dataclasses.dataclass(frozen=True)
+class Annotation:
+    name: str
+    level: str
+    why: tuple[str, ...]  # the comment lines right above the entry (CPython's reason)
+    line: int  # in threadsafety.dat
+
+
+@cache
+def cpython_annotations() -> dict[str, Annotation]:
+    """CPython's threadsafety.dat as entries with the comment block that gives their reason."""
+    dat = source_file("cpython", CPYTHON, LEVELS_DAT)
+    found, comment = {}, []
+    for number, line in enumerate(dat.lines, start=1):
+        text = line.strip()
+        if not text:
+            comment = []
+        elif text.startswith("#"):
+            comment.append(text.lstrip("# "))
+        else:
+            name, level = (part.strip() for part in text.split(":")[:2])
+            found[name] = Annotation(name, level, tuple(comment), number)
+    return found
+
+
+def cpython_parser():
+    """CPython's own reader of threadsafety.dat, ``read_threadsafety_data``, from its docs tooling."""
+    path = cpython_source(CPYTHON, log=lambda _: None) / "Doc/tools/extensions/c_annotations.py"
+    spec = importlib.util.spec_from_file_location("c_annotations", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("c_annotations", module)  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module.read_threadsafety_data
+
+
+# --- The book's rules -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    key: str
+    level: str
+    says: str  # the situation, in the book's words
+    precedents: tuple[str, ...]  # CPython functions at this level for the same reason
+
+    def check(self) -> list[Annotation]:
+        """The precedents as CPython annotates them; fails if CPython gives one another level."""
+        annotations = cpython_annotations()
+        found = []
+        for name in self.precedents:
+            if name not in annotations:
+                raise QuoteError(f"{name} is not in CPython {CPYTHON}'s {LEVELS_DAT}")
+            if annotations[name].level != self.level:
+                raise QuoteError(f"rule {self.key!r} says {self.level}, but CPython {CPYTHON} "
+                                 f"annotates {name} as {annotations[name].level}")
+            found.append(annotations[name])
+        return found
+
+
+RULES = {rule.key: rule for rule in (
+    Rule("writes", "distinct",
+         "writes a field of an array it was handed, with no lock and no atomic",
+         ("PyCapsule_SetPointer", "PyDict_Watch")),
+    Rule("borrowed", "compatible",
+         "returns a pointer into the array's metadata, or a borrowed reference, that another "
+         "operation on the same array frees or replaces",
+         ("PyList_GET_ITEM", "PyDict_GetItem")),
+    Rule("reads", "distinct",
+         "reads, with no lock and no atomic, a field that another operation on the same array writes",
+         ("PyCapsule_GetPointer", "PyCapsule_GetName")),
+)}
+
+
+# --- NumPy's side: who writes which field -----------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Lines:
+    """One line of today's NumPy: found by its text inside a named function, or (no function)
+    the first line of the file that starts with it."""
+
+    path: str
+    function: str | None
+    needle: str
+
+    @cache  # noqa: B019 (a handful of frozen instances, for the life of the kernel)
+    def quote(self) -> Quote:
+        if self.function:
+            within = c_function(CURRENT_NUMPY, self.path, self.function)
+            line = within.line_of(self.needle)  # the build fails if the line is gone
+        else:
+            within = source_file("numpy", CURRENT_NUMPY, self.path)
+            line = next((within.start + i for i, text in enumerate(within.lines)
+                         if text.strip().startswith(self.needle)), None)
+            if line is None:
+                raise QuoteError(f"no line of {self.path} in NumPy {CURRENT_NUMPY} "
+                                 f"starts with {self.needle!r}")
+        return dataclasses.replace(within, start=line, lines=(within.lines[line - within.start],))
+
+    def link(self) -> str:
+        quote = self.quote()
+        return f"[`{Path(self.path).name}` L{quote.start}]({quote.url})"
+
+
+@dataclasses.dataclass(frozen=True)
+class Writer:
+    what: str  # "the .shape setter"
+    fields: tuple[str, ...]  # of PyArrayObject_fields
+    lines: Lines  # the write (or the free)
+    frees: bool  # does it free or drop the old value, leaving a borrowed pointer dangling?
+
+
+def _getset(function: str, needle: str) -> Lines:
+    return Lines(f"{MULTIARRAY}/getset.c", function, needle)
+
+
+def _methods(function: str, needle: str) -> Lines:
+    return Lines(f"{MULTIARRAY}/methods.c", function, needle)
+
+
+SWAP = "((PyArrayObject_fields *)self)->descr = newd;"
+WRITERS = (
+    Writer("the `.shape` setter (deprecated in 2.5)", ("dimensions", "strides", "nd"),
+           _getset("array_shape_set_internal", "npy_free_cache_dim_array(self);"), frees=True),
+    Writer("the `.strides` setter (deprecated in 2.4)", ("strides",),
+           _getset("array_strides_set", "memcpy(PyArray_STRIDES(self)"), frees=False),
+    Writer("the `.dtype` setter (deprecated in 2.5)", ("descr", "dimensions", "strides", "nd"),
+           _getset("array_descr_set_internal", "Py_DECREF(PyArray_DESCR(self));"), frees=True),
+    Writer("`sort(order=)`", ("descr",), _methods("array_sort", SWAP), frees=True),
+    Writer("`argsort(order=)`", ("descr",), _methods("array_argsort", SWAP), frees=True),
+    Writer("`partition(kth, order=)`", ("descr",), _methods("array_partition", SWAP), frees=True),
+    Writer("`argpartition(kth, order=)`", ("descr",), _methods("array_argpartition", SWAP), frees=True),
+    Writer("`PyArray_Resize` (`resize`)", ("data", "dimensions", "strides", "nd"),
+           Lines(f"{MULTIARRAY}/shape.c", "PyArray_Resize_int",
+                 "((PyArrayObject_fields *)self)->data = new_data;"), frees=True),
+    Writer("`__setstate__` (unpickling into an existing array)",
+           ("descr", "flags", "nd", "dimensions", "strides", "data"),
+           _methods("array_setstate", "fa->descr = typecode;"), frees=True),
+    Writer("`PyArray_UpdateFlags`", ("flags",),
+           Lines(f"{MULTIARRAY}/flagsobject.c", "PyArray_UpdateFlags",
+                 "PyArray_ENABLEFLAGS(ret, NPY_ARRAY_WRITEABLE);"), frees=False),
+    Writer("`setflags` (and `flags.writeable =`, which calls it)", ("flags",),
+           _methods("array_setflags", "fa->flags = flagback;"), frees=False),
+    Writer("`PyArray_SetBaseObject`", ("base",),
+           Lines(f"{MULTIARRAY}/arrayobject.c", "PyArray_SetBaseObject",
+                 "((PyArrayObject_fields *)arr)->base = obj;"), frees=False),
+    Writer("`PyArray_ResolveWritebackIfCopy`", ("base",),
+           Lines(f"{MULTIARRAY}/arrayobject.c", "PyArray_ResolveWritebackIfCopy", "fa->base = NULL;"),
+           frees=True),
+)
+
+
+def writers_of(fields: tuple[str, ...], *, freeing: bool = False) -> list[Writer]:
+    return [w for w in WRITERS if set(w.fields) & set(fields) and (w.frees or not freeing)]
+
+
+# --- Placing an operation ---------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    """A chapter whose build forces the race and asserts it, through one claim of ftbook.claims."""
+
+    chapter: str  # docs path without .md, from docs/: "chapters/family/restore"
+    claim: str  # "family_restore.argsort_order_shows_the_swapped_names"
+
+    def check(self) -> str:
+        """The claim's first docstring line; fails if the claim or its call from the chapter is gone."""
+        module_name, function = self.claim.split(".")
+        module = importlib.import_module(f"ftbook.claims.{module_name}")
+        claim = getattr(module, function)  # AttributeError: the claim was renamed or removed
+        page = Path(__file__).resolve().parent.parent / "docs" / f"{self.chapter}.md"
+        if f"{function}(" not in page.read_text():
+            raise QuoteError(f"{self.chapter} no longer calls claims {self.claim}")
+        return claim.__doc__.strip().splitlines()[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    name: str  # a C identifier, or a Python expression on an array ``a``
+    python: bool  # a Python-level operation (not in the .dat file, which is for C names)
+    rule: str | None  # a key of RULES; None: no rule applies, the level is unknown
+    fields: tuple[str, ...]  # the fields it reads or writes
+    lines: tuple[Lines, ...] = ()  # where it does so in today's NumPy
+    shown: tuple[Shown, ...] = ()
+    note: str = ""
+
+    @property
+    def level(self) -> str:
+        return RULES[self.rule].level if self.rule else UNKNOWN
+
+    def evidence(self) -> list[Writer]:
+        """The writers that put it under its rule; empty (and level unknown) when there are none."""
+        if self.rule == "writes":
+            return []  # its own lines are the evidence
+        return writers_of(self.fields, freeing=self.rule == "borrowed")
+
+
+def placed(name: str, *, python: bool, wants: str, fields: tuple[str, ...], **details) -> Operation:
+    """An operation under rule *wants* ("writes", "borrowed", "reads"), if the writers support it.
+
+    A reader whose fields nobody writes, or a borrowed pointer that nobody
+    frees, has no rule: its level is unknown until evidence says otherwise.
+    """
+    rule = wants
+    if wants == "borrowed" and not writers_of(fields, freeing=True):
+        rule = "reads"
+    if rule == "reads" and not writers_of(fields):
+        rule = None
+    return Operation(name, python, rule, fields, **details)
+
+
+# The inline accessors, read from the header: `static inline <type>\nPyArray_X(...)\n{ body }`.
+_ACCESSOR = re.compile(
+    r"^[ \t]*static inline (?P<returns>[^\n(]*?)\s*\n[ \t]*(?P<head>(?P<name>PyArray_[A-Z_]+)\([^)]*\))\s*\n"
+    r"[ \t]*\{(?P<body>.*?)\n[ \t]*\}", re.M | re.S)
+_FIELD = re.compile(r"_PyArray_GET_ITEM_DATA\(arr\)->(\w+)(\s*[|&]?=(?!=))?")
+_CALLS = re.compile(r"\b(PyArray_[A-Z_]+)\(arr\b")
+
+
+@cache
+def accessors() -> tuple[Operation, ...]:
+    """Every ``static inline PyArray_*`` accessor of ``ndarraytypes.h``, placed by the rules."""
+    header = source_file("numpy", CURRENT_NUMPY, HEADER)
+    text = "\n".join(header.lines)
+    found: dict[str, tuple[str, set[str], bool, str]] = {}  # name: returns, fields, writes, head
+    for match in _ACCESSOR.finditer(text):
+        uses = _FIELD.findall(match["body"])
+        fields = {field for field, _ in uses}
+        for called in _CALLS.findall(match["body"]):  # PyArray_TYPE reads through PyArray_DESCR
+            fields |= found[called][1] if called in found else set()
+        if fields:
+            writes = any(assignment for _, assignment in uses)
+            found[match["name"]] = (match["returns"], fields, writes, match["head"])
+    operations = []
+    for name, (returns, fields, writes, head) in found.items():
+        wants = "writes" if writes else "borrowed" if "*" in returns else "reads"
+        operations.append(placed(name, python=False, wants=wants, fields=tuple(sorted(fields)),
+                                 lines=(Lines(HEADER, None, head),)))
+    return tuple(operations)
+
+
+_ARRAYOBJECT, _SHAPE = f"{MULTIARRAY}/arrayobject.c", f"{MULTIARRAY}/shape.c"
+_VIEW_READS_DESCR = Lines(f"{MULTIARRAY}/convert.c", "PyArray_View",
+                          "PyArray_Descr *dtype = PyArray_DESCR(self);")
+_RESTORE = Shown("chapters/family/restore", "family_restore.argsort_order_shows_the_swapped_names")
+OPERATIONS = (
+    placed("PyArray_UpdateFlags", python=False, wants="writes", fields=("flags",),
+           lines=(Lines(f"{MULTIARRAY}/flagsobject.c", "PyArray_UpdateFlags", "PyArray_CLEARFLAGS(ret"),)),
+    placed("PyArray_SetBaseObject", python=False, wants="writes", fields=("base",),
+           lines=(Lines(_ARRAYOBJECT, "PyArray_SetBaseObject", "if (PyArray_BASE(arr) != NULL)"),
+                  Lines(_ARRAYOBJECT, "PyArray_SetBaseObject", "->base = obj;")),
+           note="checks that `base` is unset, then sets it: two threads can both pass the check"),
+    placed("PyArray_Resize", python=False, wants="writes", fields=("data", "dimensions", "strides", "nd"),
+           lines=(Lines(_SHAPE, "PyArray_Resize_int", "->data = new_data;"),
+                  Lines(_SHAPE, "PyArray_Resize_int", "PyUnstable_Object_IsUniquelyReferenced")),
+           note="with `refcheck` (the default), on Python 3.14 and later it refuses an array that is not "
+                "uniquely referenced"),
+    placed("PyArray_ResolveWritebackIfCopy", python=False, wants="writes", fields=("base", "flags"),
+           lines=(Lines(_ARRAYOBJECT, "PyArray_ResolveWritebackIfCopy", "fa->base = NULL;"),)),
+    placed("PyArray_Newshape", python=False, wants="reads",
+           fields=("dimensions", "strides", "flags", "descr"),
+           lines=(Lines(_SHAPE, "_reshape_with_copy_arg", "PyArray_DIM(array, i)"),)),
+    placed("PyArray_View", python=False, wants="reads", fields=("descr", "dimensions", "strides", "flags"),
+           lines=(_VIEW_READS_DESCR,)),
+    placed("a.shape = s", python=True, wants="writes", fields=("dimensions", "strides", "nd"),
+           lines=(WRITERS[0].lines,)),
+    placed("a.strides = s", python=True, wants="writes", fields=("strides",), lines=(WRITERS[1].lines,)),
+    placed("a.dtype = t", python=True, wants="writes", fields=("descr", "dimensions", "strides", "nd"),
+           lines=(WRITERS[2].lines,),
+           shown=(Shown("chapters/family/dtype-setter",
+                        "family_dtype_setter.result_type_beside_a_view_is_clean"),
+                  Shown("chapters/other-writers", "other_writers.setter_window_shows_a_torn_array"))),
+    placed("a.flags.writeable = b", python=True, wants="writes", fields=("flags",),
+           lines=(Lines(f"{MULTIARRAY}/flagsobject.c", "arrayflags_writeable_set", '"setflags"'),
+                  WRITERS[10].lines),
+           note="[numpy/numpy#30540](https://github.com/numpy/numpy/issues/30540), open"),
+    placed("a.setflags(...)", python=True, wants="writes", fields=("flags",), lines=(WRITERS[10].lines,),
+           shown=(Shown("chapters/family/flags", "family_flags.refused_setflags_undoes_writeable_false"),)),
+    placed("a.resize(...)", python=True, wants="writes", fields=("data", "dimensions", "strides", "nd"),
+           lines=(WRITERS[7].lines,)),
+    placed("a.sort(order=...)", python=True, wants="writes", fields=("descr",), lines=(WRITERS[3].lines,)),
+    placed("a.argsort(order=...)", python=True, wants="writes", fields=("descr",), lines=(WRITERS[4].lines,),
+           shown=(_RESTORE,)),
+    placed("a.partition(kth, order=...)", python=True, wants="writes", fields=("descr",),
+           lines=(WRITERS[5].lines,)),
+    placed("a.argpartition(kth, order=...)", python=True, wants="writes", fields=("descr",),
+           lines=(WRITERS[6].lines,)),
+    placed("a.view(t)", python=True, wants="reads", fields=("descr", "dimensions", "strides", "flags"),
+           lines=(_VIEW_READS_DESCR,),
+           shown=(Shown("chapters/other-writers", "other_writers.view_leaves_the_shared_array_whole"),)),
+    placed("memoryview(a)", python=True, wants="reads", fields=("dimensions", "strides", "descr", "flags"),
+           lines=(Lines(f"{MULTIARRAY}/buffer.c", "array_getbuffer", "Py_BEGIN_CRITICAL_SECTION(self);"),),
+           note="the buffer-info cache it fills is written under the array's critical section since 2.4.2 "
+                "([#30648](https://github.com/numpy/numpy/issues/30648)); the dims, strides and dtype it "
+                "reads are not"),
+)
+
+
+def annotated_rows() -> list[Operation]:
+    """The accessors, then the other C functions, then the Python-level operations; each checked."""
+    c_functions = [op for op in OPERATIONS if not op.python]
+    rows = [*accessors(), *c_functions, *(op for op in OPERATIONS if op.python)]
+    for rule in RULES.values():
+        rule.check()
+    for row in rows:
+        for lines in row.lines:
+            lines.quote()
+        for shown in row.shown:
+            shown.check()
+    return rows
+
+
+# --- The download -----------------------------------------------------------------------------
+
+def dat_text(rows: list[Operation]) -> str:
+    """The C rows in CPython's threadsafety.dat format; Python rows and unknown levels as comments."""
+    out = [
+        f"# Thread safety annotations for NumPy {CURRENT_NUMPY}'s array-metadata C API,",
+        f"# in the levels of CPython {CPYTHON} ({LEVELS_DOC}), in the format of its {LEVELS_DAT}:",
+        "#   function_name : level :",
+        "# Each level was placed from NumPy's released sources when this file was built;",
+        "# a function whose level is unknown is commented out.",
+        "",
+    ]
+    for row in rows:
+        if row.python:
+            continue
+        reason = RULES[row.rule].says if row.rule else "no evidence found: level unknown"
+        out.append(f"# {reason}")
+        entry = f"{row.name}:{row.level}:"
+        out += [entry if row.rule else f"# {entry}", ""]
+    python_rows = [row for row in rows if row.python]
+    out.append("# Python-level operations (not C identifiers, so listed only as comments):")
+    out += [f"#   {row.name}: {row.level}" for row in python_rows]
+    return "\n".join(out) + "\n"
