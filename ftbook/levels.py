@@ -394,3 +394,53 @@ def dat_text(rows: list[Operation]) -> str:
     out.append("# Python-level operations (not C identifiers, so listed only as comments):")
     out += [f"#   {row.name}: {row.level}" for row in python_rows]
     return "\n".join(out) + "\n"
+
+
+# --- Rendering (the chapter's output cells) ---------------------------------------------------
+
+def _dat_link(annotation: Annotation) -> str:
+    url = source_file("cpython", CPYTHON, LEVELS_DAT).url.split("#")[0] + f"#L{annotation.line}"
+    return f"[`{annotation.name}`]({url})"
+
+
+def rules_table() -> str:
+    from ftbook.tables import markdown_table
+
+    rows = []
+    for rule in RULES.values():
+        precedents = "<br>".join(f"{_dat_link(a)}: {' '.join(a.why)}" for a in rule.check())
+        rows.append([rule.says, f"**{rule.level}**", precedents])
+    header = ["an operation that ...", "level", f"CPython {CPYTHON}'s own functions at that level, and why"]
+    return markdown_table(header, rows)
+
+
+def writers_table() -> str:
+    from ftbook.tables import markdown_table
+
+    rows = [[w.what, ", ".join(f"`{f}`" for f in w.fields), "yes" if w.frees else "no", w.lines.link()]
+            for w in WRITERS]
+    return markdown_table(["writer", "fields it writes", "frees or drops the old value", "the line"], rows)
+
+
+def levels_table(rows: list[Operation]) -> str:
+    from ftbook.tables import markdown_table
+
+    shown = {}
+    for row in rows:
+        shown[row.name] = ", ".join(f"{{doc}}`/{s.chapter}`" for s in row.shown)
+    table = [[f"`{row.name}`", f"**{row.level}**", row.rule or "no writer of these fields is known",
+              ", ".join(f"`{f}`" for f in row.fields), " ".join(lines.link() for lines in row.lines),
+              shown[row.name] + (f" {row.note}" if row.note else "")]
+             for row in rows]
+    return markdown_table(["operation", "level", "rule", "fields", "where", "shown, and notes"], table)
+
+
+def download_link(text: str, filename: str):
+    """*text* as a file the reader's browser saves as *filename* (a data: URL, so cached outputs keep it)."""
+    import base64
+
+    from IPython.display import HTML
+
+    data = base64.b64encode(text.encode()).decode()
+    return HTML(f'<a download="{filename}" href="data:text/plain;charset=utf-8;base64,{data}">'
+                f"<code>{filename}</code></a> ({len(text.splitlines())} lines)")
