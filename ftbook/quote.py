@@ -62,7 +62,8 @@ class Quote:
 
     @property
     def url(self) -> str:
-        url = TAG_URL[self.project].format(version=self.version, path=self.path, start=self.start, end=self.end)
+        template = TAG_URL[self.project]
+        url = template.format(version=self.version, path=self.path, start=self.start, end=self.end)
         return url.removesuffix(f"-L{self.end}") if self.end == self.start else url  # one line: #L12
 
     @property
