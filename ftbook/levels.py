@@ -50,15 +50,41 @@ MULTIARRAY = "numpy/_core/src/multiarray"
 
 # --- CPython's side: the levels and its own annotations ----------------------------------------
 
-def level_definition(level: str) -> Quote:
-    """The section of CPython's threadsafety.rst that defines *level*, label to last line."""
-    doc = source_file("cpython", CPYTHON, LEVELS_DOC)
+def level_definition(level: str, version: str = CPYTHON) -> Quote:
+    """The section of CPython *version*'s threadsafety.rst that defines *level*, label to last line."""
+    doc = source_file("cpython", version, LEVELS_DOC)
     start = doc.line_of(f".. _threadsafety-level-{level}:")
     rest = dataclasses.replace(doc, start=start, lines=doc.lines[start - 1:])
     end = next((i for i, line in enumerate(rest.lines) if i and line.startswith(".. _")), len(rest.lines))
     while not rest.lines[end - 1].strip():
         end -= 1
     return dataclasses.replace(rest, lines=rest.lines[:end])
+
+
+def definitions_match(version: str, other: str) -> bool:
+    """Do two CPython releases define the five levels in the same words?"""
+    return all(level_definition(level, version).lines == level_definition(level, other).lines
+               for level in LEVELS)
+
+
+_ROLE = re.compile(r":[\w:-]+:`([^`<]*?)\s*(?:<[^>]*>)?`")  # :term:`data races <data race>` -> data races
+
+
+def definitions_table() -> str:
+    """The five levels: the .dat word, CPython's heading, its definition and example, the lines."""
+    from ftbook.tables import markdown_table
+
+    rows = []
+    for level in LEVELS:
+        quote = level_definition(level)
+        label, heading, underline, *body = [line for line in quote.lines if line.strip()]
+        if set(underline) != {"-"} or len(underline) != len(heading):
+            raise QuoteError(f"{LEVELS_DOC} of CPython {CPYTHON} no longer has a section heading "
+                             f"under {label!r}")
+        definition = _ROLE.sub(r"\1", " ".join(line.strip() for line in body))
+        link = f"[L{quote.start}–L{quote.end}]({quote.url})"
+        rows.append([f"`{level}`", f"**{heading}**", definition.replace("**", ""), link])
+    return markdown_table(["level", f"CPython {CPYTHON}", "its definition", "threadsafety.rst"], rows)
 
 
 @dataclasses.dataclass(frozen=True)
