@@ -307,22 +307,26 @@ _CALLS = re.compile(r"\b(PyArray_[A-Z_]+)\(arr\b")
 @cache
 def accessors() -> tuple[Operation, ...]:
     """Every ``static inline PyArray_*`` accessor of ``ndarraytypes.h``, placed by the rules."""
-    header = source_file("numpy", CURRENT_NUMPY, HEADER)
-    text = "\n".join(header.lines)
-    found: dict[str, tuple[str, set[str], bool, str]] = {}  # name: returns, fields, writes, head
-    for match in _ACCESSOR.finditer(text):
-        uses = _FIELD.findall(match["body"])
-        fields = {field for field, _ in uses}
-        for called in _CALLS.findall(match["body"]):  # PyArray_TYPE reads through PyArray_DESCR
-            fields |= found[called][1] if called in found else set()
-        if fields:
-            writes = any(assignment for _, assignment in uses)
-            found[match["name"]] = (match["returns"], fields, writes, match["head"])
+    text = "\n".join(source_file("numpy", CURRENT_NUMPY, HEADER).lines)
+    matches = {match["name"]: match for match in _ACCESSOR.finditer(text)}
+
+    def fields_of(name: str, seen: frozenset = frozenset()) -> set[str]:
+        """The fields *name* touches, and those of the accessors it calls (PyArray_TYPE: PyArray_DESCR's)."""
+        body = matches[name]["body"]
+        fields = {field for field, _ in _FIELD.findall(body)}
+        for called in set(_CALLS.findall(body)) & set(matches) - seen - {name}:
+            fields |= fields_of(called, seen | {name})
+        return fields
+
     operations = []
-    for name, (returns, fields, writes, head) in found.items():
-        wants = "writes" if writes else "borrowed" if "*" in returns else "reads"
+    for name, match in matches.items():
+        fields = fields_of(name)
+        if not fields:
+            continue  # not an accessor of an array's fields
+        writes = any(assignment for _, assignment in _FIELD.findall(match["body"]))
+        wants = "writes" if writes else "borrowed" if "*" in match["returns"] else "reads"
         operations.append(placed(name, python=False, wants=wants, fields=tuple(sorted(fields)),
-                                 lines=(Lines(HEADER, None, head),)))
+                                 lines=(Lines(HEADER, None, match["head"]),)))
     return tuple(operations)
 
 

@@ -27,8 +27,7 @@ from pathlib import Path
 
 from ftbook.provision.sources import cpython_source, numpy_sdist
 
-# Where each project's release is, unpacked, and its files at the release's tag.
-RELEASES = {"numpy": numpy_sdist, "cpython": cpython_source}
+# Each project's files at a release's tag.
 TAG_URL = {
     "numpy": "https://github.com/numpy/numpy/blob/v{version}/{path}#L{start}-L{end}",
     "cpython": "https://github.com/python/cpython/blob/v{version}/{path}#L{start}-L{end}",
@@ -49,7 +48,7 @@ class Quote:
     start: int  # first line, 1-based
     lines: tuple[str, ...]
     name: str = ""  # the function quoted, if any
-    project: str = "numpy"  # a key of RELEASES
+    project: str = "numpy"  # a key of PROJECT_NAME
 
     @property
     def release(self) -> str:
@@ -90,7 +89,8 @@ class Quote:
 
 
 def source_lines(version: str, path: str, project: str = "numpy") -> list[str]:
-    file = RELEASES[project](version, log=lambda _: None) / path
+    unpacked = numpy_sdist if project == "numpy" else cpython_source  # looked up now: tests replace them
+    file = unpacked(version, log=lambda _: None) / path
     if not file.is_file():
         raise QuoteError(f"{PROJECT_NAME[project]} {version}'s sources have no {path}")
     return file.read_text().splitlines()

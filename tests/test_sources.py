@@ -67,3 +67,42 @@ def test_refuses_a_file_whose_hash_is_not_the_pinned_one(fake_pypi, monkeypatch)
     with pytest.raises(ProvisionError, match="refusing"):
         sources.numpy_sdist("9.9.9", log=lambda _: None)
     assert not (sources.cache_dir("sources") / "numpy-9.9.9").exists()
+
+
+def test_a_cpython_release_candidate_comes_from_the_debian_pool_once_for_two_threads(tmp_path, monkeypatch):
+    """Two threads asking for one CPython tree: one download, one unpack, both get the whole tree."""
+    import threading
+
+    from ftbook.provision import interpreters
+
+    root = tmp_path / "debian"
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w:xz") as tar:
+        body = b"Thread safety levels\n"
+        info = tarfile.TarInfo("Python-9.9.0rc1/Doc/library/threadsafety.rst")
+        info.size = len(body)
+        tar.addfile(info, io.BytesIO(body))
+    pool = root / "pool/main/p/python9.9/python9.9_9.9.0~rc1.orig.tar.xz"
+    pool.parent.mkdir(parents=True)
+    pool.write_bytes(data.getvalue())
+    monkeypatch.setenv("FTBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(sources.CPYTHON_SOURCES, "9.9.0rc1", hashlib.sha256(data.getvalue()).hexdigest())
+    with serve(root) as base:
+        monkeypatch.setattr(interpreters, "apt_archive_bases", lambda: [base])
+        logs: list[str] = []
+        trees = []
+
+        def ask():
+            trees.append(sources.cpython_source("9.9.0rc1", log=logs.append))
+
+        threads = [threading.Thread(target=ask) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert len(trees) == 2 and trees[0] == trees[1]
+    assert (trees[0] / "Doc/library/threadsafety.rst").read_text() == "Thread safety levels\n"
+    assert sum("==> downloaded" in line for line in logs) == 1
+    assert sum("sources in" in line for line in logs) == 1
+    with pytest.raises(ProvisionError, match="no pinned tarball for CPython 9.9.1"):
+        sources.cpython_source("9.9.1")

@@ -1,0 +1,163 @@
+"""ftbook.levels: NumPy's metadata API placed in CPython's levels, from (here: small fake) sources.
+
+The chapter (docs/chapters/api-levels.md) asserts what the real sources
+give; these tests check the machinery on sources small enough to read:
+that each rule follows from the writers, that a missing writer makes a
+level unknown instead of a guess, and that a changed source stops the build.
+"""
+
+import pytest
+
+from ftbook import levels, quote
+from ftbook.provision.interpreters import cpython_tarball_urls
+
+HEADER = """\
+static inline int
+PyArray_NDIM(const PyArrayObject *arr)
+{
+    return _PyArray_GET_ITEM_DATA(arr)->nd;
+}
+
+static inline npy_intp *
+PyArray_DIMS(const PyArrayObject *arr)
+{
+    return _PyArray_GET_ITEM_DATA(arr)->dimensions;
+}
+
+#define PyArray_ISFOO(m) (PyArray_CHKFLAGS(m, 1) || \\
+                          PyArray_CHKFLAGS(m, 2))
+
+static inline int
+PyArray_CHKFLAGS(const PyArrayObject *arr, int flags)
+{
+    return (PyArray_FLAGS(arr) & flags) == flags;
+}
+
+static inline int
+PyArray_FLAGS(const PyArrayObject *arr)
+{
+    return _PyArray_GET_ITEM_DATA(arr)->flags;
+}
+
+static inline void
+PyArray_ENABLEFLAGS(PyArrayObject *arr, int flags)
+{
+    _PyArray_GET_ITEM_DATA(arr)->flags |= flags;
+}
+
+#if NPY_FEATURE_VERSION >= NPY_1_22_API_VERSION
+    static inline NPY_RETURNS_BORROWED_REF PyObject *
+    PyArray_HANDLER(PyArrayObject *arr)
+    {
+        return _PyArray_GET_ITEM_DATA(arr)->mem_handler;
+    }
+#endif
+"""
+
+HEADINGS = ("Incompatible", "Compatible", "Safe on distinct objects", "Safe on shared objects", "Atomic")
+LEVELS_RST = ".. _threadsafety-levels:\n\nThread safety levels\n====================\n\n" + "".join(
+    f".. _threadsafety-level-{level}:\n\n{heading}\n{'-' * len(heading)}\n\n"
+    f"A function that is safe as :term:`{level} <glossary {level}>` says.\n\n"
+    for level, heading in zip(levels.LEVELS, HEADINGS, strict=True)) + ".. _thread-safety-list:\n"
+
+DAT = """\
+# Getters - read struct fields
+PyCapsule_GetPointer:distinct:
+PyCapsule_GetName:shared:
+"""
+
+
+@pytest.fixture(autouse=True)
+def fake_sources(tmp_path, monkeypatch):
+    numpy = tmp_path / "numpy"
+    (numpy / levels.HEADER).parent.mkdir(parents=True)
+    (numpy / levels.HEADER).write_text(HEADER)
+    cpython = tmp_path / "cpython"
+    (cpython / "Doc/library").mkdir(parents=True)
+    (cpython / "Doc/data").mkdir(parents=True)
+    (cpython / levels.LEVELS_DOC).write_text(LEVELS_RST)
+    (cpython / levels.LEVELS_DAT).write_text(DAT)
+    monkeypatch.setattr(quote, "numpy_sdist", lambda version, log=None: numpy)
+    monkeypatch.setattr(quote, "cpython_source", lambda version, log=None: cpython)
+    levels.accessors.cache_clear()
+    levels.cpython_annotations.cache_clear()
+    yield
+    levels.accessors.cache_clear()
+    levels.cpython_annotations.cache_clear()
+
+
+def test_accessors_are_read_from_the_header_and_placed_by_the_writers():
+    placed = {op.name: op for op in levels.accessors()}
+    # A pointer into the dims, which the .shape setter frees: compatible, as a borrowed list item is.
+    assert placed["PyArray_DIMS"].level == "compatible" and placed["PyArray_DIMS"].rule == "borrowed"
+    # A plain read of a field that a writer writes: distinct, as CPython's capsule getters are.
+    assert placed["PyArray_NDIM"].level == "distinct" and placed["PyArray_NDIM"].rule == "reads"
+    # One accessor reading through another inherits its fields.
+    assert placed["PyArray_CHKFLAGS"].fields == ("flags",) and placed["PyArray_CHKFLAGS"].level == "distinct"
+    assert placed["PyArray_ENABLEFLAGS"].rule == "writes"
+    # An indented definition is found too, and a field with no known writer gives no level at all.
+    assert placed["PyArray_HANDLER"].level == levels.UNKNOWN and placed["PyArray_HANDLER"].rule is None
+
+
+def test_an_accessor_links_its_definition_not_a_macro_that_calls_it():
+    chkflags = next(op for op in levels.accessors() if op.name == "PyArray_CHKFLAGS")
+    assert chkflags.lines[0].quote().start == HEADER.splitlines().index(
+        "PyArray_CHKFLAGS(const PyArrayObject *arr, int flags)") + 1
+
+
+def test_a_borrowed_pointer_nobody_frees_is_only_a_read(monkeypatch):
+    flip = levels.Writer("a flag flipper", ("flags",), levels.Lines("x.c", "f", "x"), frees=False)
+    monkeypatch.setattr(levels, "WRITERS", (flip,))
+    pointer = levels.placed("X", python=False, wants="borrowed", fields=("flags",))
+    assert pointer.rule == "reads" and pointer.level == "distinct" and pointer.evidence() == [flip]
+    nobody = levels.placed("Y", python=False, wants="borrowed", fields=("dimensions",))
+    assert nobody.level == levels.UNKNOWN and nobody.evidence() == []
+
+
+def test_a_rule_whose_precedent_cpython_annotates_otherwise_stops_the_build():
+    agreeing = levels.Rule("reads", "distinct", "reads", ("PyCapsule_GetPointer",))
+    assert [a.why for a in agreeing.check()] == [("Getters - read struct fields",)]
+    with pytest.raises(quote.QuoteError, match="annotates PyCapsule_GetName as shared"):
+        levels.Rule("reads", "distinct", "reads", ("PyCapsule_GetName",)).check()
+    with pytest.raises(quote.QuoteError, match="not in CPython"):
+        levels.Rule("reads", "distinct", "reads", ("PyNothing",)).check()
+
+
+def test_levels_are_cut_from_cpythons_text_with_their_headings():
+    distinct = levels.level_definition("distinct")
+    assert distinct.lines[0] == ".. _threadsafety-level-distinct:" and distinct.lines[-1].endswith("says.")
+    table = levels.definitions_table()
+    assert "**Safe on distinct objects**" in table
+    assert "safe as distinct says" in table  # the role reduced to its text
+    assert table.index("`incompatible`") < table.index("`atomic`")
+
+
+def test_a_level_cpython_no_longer_defines_stops_the_build(tmp_path):
+    rst = tmp_path / "cpython" / levels.LEVELS_DOC
+    rst.write_text(rst.read_text().replace(".. _threadsafety-level-atomic:", ""))
+    with pytest.raises(quote.QuoteError, match="threadsafety-level-atomic"):
+        levels.definitions_table()
+
+
+def test_the_download_comments_out_what_cpythons_format_cannot_say():
+    rows = [*levels.accessors(), levels.placed("a.shape = s", python=True, wants="writes", fields=("nd",))]
+    text = levels.dat_text(rows)
+    assert "\nPyArray_DIMS:compatible:\n" in text and "\nPyArray_NDIM:distinct:\n" in text
+    assert "\n# PyArray_HANDLER:unknown:\n" in text  # not a level CPython's reader accepts
+    assert "\n#   a.shape = s: distinct" in text  # a Python expression is not a C identifier
+    entries = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert all(line.count(":") == 2 and line.split(":")[1] in levels.LEVELS for line in entries)
+
+
+def test_a_line_that_is_gone_stops_the_build():
+    with pytest.raises(quote.QuoteError, match="starts with"):
+        levels.Lines(levels.HEADER, None, "PyArray_GONE(").quote()
+
+
+def test_cpython_tarballs_of_a_release_candidate():
+    final = cpython_tarball_urls("3.14.7", ["http://deb.example/debian/"])
+    assert final == ["https://www.python.org/ftp/python/3.14.7/Python-3.14.7.tar.xz",
+                     "http://deb.example/debian/pool/main/p/python3.14/python3.14_3.14.7.orig.tar.xz"]
+    candidate = cpython_tarball_urls("3.15.0rc2", ["http://deb.example/debian"])
+    assert candidate == ["https://www.python.org/ftp/python/3.15.0/Python-3.15.0rc2.tar.xz",
+                         "http://deb.example/debian/pool/main/p/python3.15/python3.15_3.15.0~rc2.orig.tar.xz"]
