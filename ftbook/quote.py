@@ -101,14 +101,14 @@ def source_file(project: str, version: str, path: str) -> Quote:
     return Quote(version, path, 1, tuple(source_lines(version, path, project)), project=project)
 
 
-def c_function(version: str, path: str, name: str) -> Quote:
-    """The definition of C function *name* in *path* of NumPy *version*, return type to closing brace.
+def c_function(version: str, path: str, name: str, project: str = "numpy") -> Quote:
+    """The definition of C function *name* in *path* of *project* *version*, return type to closing brace.
 
-    NumPy's style puts the name at the start of a line, the return type (and
-    ``NPY_NO_EXPORT``, ``static``...) on the line before it, and the closing
-    brace alone in column 0; a one-line signature works too.
+    NumPy's style, and CPython's, puts the name at the start of a line, the
+    return type (and ``NPY_NO_EXPORT``, ``static``...) on the line before it,
+    and the closing brace alone in column 0; a one-line signature works too.
     """
-    lines = source_lines(version, path)
+    lines = source_lines(version, path, project)
     code = [re.sub(r"/\*.*?\*/|//.*$", "", line).rstrip() for line in lines]  # comments cut off
     head = re.compile(rf"^(?:[A-Za-z_][\w \t*]*[ \t*])?{re.escape(name)}\s*\(")
     for index, line in enumerate(code):
@@ -127,8 +127,8 @@ def c_function(version: str, path: str, name: str) -> Quote:
         while first > 0 and _part_of_signature(lines[first - 1]):
             first -= 1  # the return type and qualifiers on the lines above
         last = next(i for i in range(body, len(code)) if code[i].startswith("}"))
-        return Quote(version, path, first + 1, tuple(lines[first:last + 1]), name)
-    raise QuoteError(f"no definition of {name}() in {path} of NumPy {version}")
+        return Quote(version, path, first + 1, tuple(lines[first:last + 1]), name, project)
+    raise QuoteError(f"no definition of {name}() in {path} of {PROJECT_NAME[project]} {version}")
 
 
 def _part_of_signature(line: str) -> bool:
