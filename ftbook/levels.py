@@ -45,6 +45,7 @@ LEVELS_DAT = "Doc/data/threadsafety.dat"
 LEVELS = ("incompatible", "compatible", "distinct", "shared", "atomic")  # least to most safe
 UNKNOWN = "unknown"
 HEADER = "numpy/_core/include/numpy/ndarraytypes.h"
+COMPAT_HEADER = "numpy/_core/include/numpy/npy_2_compat.h"
 MULTIARRAY = "numpy/_core/src/multiarray"
 
 
@@ -234,7 +235,30 @@ WRITERS = (
     Writer("`PyArray_ResolveWritebackIfCopy`", ("base",),
            Lines(f"{MULTIARRAY}/arrayobject.c", "PyArray_ResolveWritebackIfCopy", "fa->base = NULL;"),
            frees=True),
+    # A dtype's own fields (named dtype.<field>), written in place on a descriptor that may be shared.
+    Writer("the dtype's `.names` setter", ("dtype.names", "dtype.fields"),
+           Lines(f"{MULTIARRAY}/descriptor.c", "arraydescr_names_set", "Py_DECREF(self->names);"),
+           frees=True),
+    Writer("the dtype's `__setstate__`",
+           ("dtype.byteorder", "dtype.subarray", "dtype.names", "dtype.fields", "dtype.elsize",
+            "dtype.alignment", "dtype.flags", "dtype.metadata", "dtype.hash"),
+           Lines(f"{MULTIARRAY}/descriptor.c", "arraydescr_setstate", "Py_XDECREF(self->fields);"),
+           frees=True),
+    Writer("`PyDataType_SET_ELSIZE`", ("dtype.elsize",),
+           Lines(COMPAT_HEADER, None, "_PyDataType_GET_ITEM_DATA(dtype)->elsize = size;"), frees=False),
 )
+
+
+def _writer(what: str) -> Writer:
+    """The writer whose description starts with *what*."""
+    (writer,) = (w for w in WRITERS if w.what.startswith(what))
+    return writer
+
+
+def _python_writer(name: str, what: str, **details) -> Operation:
+    """A Python-level operation that is one of the writers: its fields and line are the writer's."""
+    writer = _writer(what)
+    return placed(name, python=True, wants="writes", fields=writer.fields, lines=(writer.lines,), **details)
 
 
 def writers_of(fields: tuple[str, ...], *, freeing: bool = False) -> list[Writer]:
@@ -330,6 +354,38 @@ def accessors() -> tuple[Operation, ...]:
     return tuple(operations)
 
 
+# The descriptor's accessors: two inline functions, and one line each of the DESCR_ACCESSOR macro,
+# ``DESCR_ACCESSOR(NAMES, names, PyObject *, 1)``. The header defines each twice (for NumPy 1.x
+# and 2.x builds): the first definition is the 2.x one.
+_DESCR_INLINE = re.compile(
+    r"^[ \t]*static inline (?P<returns>[^\n(]*?)\s*\n[ \t]*(?P<head>(?P<name>PyDataType_[A-Z_]+)\([^)]*\))"
+    r"\s*\n[ \t]*\{(?P<body>.*?)\n[ \t]*\}", re.M | re.S)
+_DESCR_FIELD = re.compile(r"_PyDataType_GET_ITEM_DATA\(dtype\)->(\w+)(\s*=(?!=))?")
+_DESCR_MACRO = re.compile(
+    r"^(?P<head>DESCR_ACCESSOR\((?P<name>\w+), (?P<field>\w+), (?P<returns>[^,]+),)", re.M)
+
+
+@cache
+def descriptor_accessors() -> tuple[Operation, ...]:
+    """The accessors of a dtype's fields in ``npy_2_compat.h``; their fields are named ``dtype.<field>``."""
+    text = "\n".join(source_file("numpy", CURRENT_NUMPY, COMPAT_HEADER).lines)
+    operations: dict[str, Operation] = {}
+    for match in _DESCR_INLINE.finditer(text):
+        uses = _DESCR_FIELD.findall(match["body"])
+        if uses and match["name"] not in operations:
+            writes = any(assignment for _, assignment in uses)
+            wants = "writes" if writes else "borrowed" if "*" in match["returns"] else "reads"
+            fields = tuple(sorted({f"dtype.{field}" for field, _ in uses}))
+            operations[match["name"]] = placed(match["name"], python=False, wants=wants, fields=fields,
+                                               lines=(Lines(COMPAT_HEADER, None, match["head"]),))
+    for match in _DESCR_MACRO.finditer(text):
+        name = f"PyDataType_{match['name']}"
+        wants = "borrowed" if "*" in match["returns"] else "reads"
+        operations[name] = placed(name, python=False, wants=wants, fields=(f"dtype.{match['field']}",),
+                                  lines=(Lines(COMPAT_HEADER, None, match["head"]),))
+    return tuple(operations.values())
+
+
 _ARRAYOBJECT, _SHAPE = f"{MULTIARRAY}/arrayobject.c", f"{MULTIARRAY}/shape.c"
 _VIEW_READS_DESCR = Lines(f"{MULTIARRAY}/convert.c", "PyArray_View",
                           "PyArray_Descr *dtype = PyArray_DESCR(self);")
@@ -353,32 +409,35 @@ OPERATIONS = (
            lines=(Lines(_SHAPE, "_reshape_with_copy_arg", "PyArray_DIM(array, i)"),)),
     placed("PyArray_View", python=False, wants="reads", fields=("descr", "dimensions", "strides", "flags"),
            lines=(_VIEW_READS_DESCR,)),
-    placed("a.shape = s", python=True, wants="writes", fields=("dimensions", "strides", "nd"),
-           lines=(WRITERS[0].lines,)),
-    placed("a.strides = s", python=True, wants="writes", fields=("strides",), lines=(WRITERS[1].lines,)),
-    placed("a.dtype = t", python=True, wants="writes", fields=("descr", "dimensions", "strides", "nd"),
-           lines=(WRITERS[2].lines,),
+    placed("PyArray_DescrHash", python=False, wants="reads",
+           fields=("dtype.names", "dtype.fields", "dtype.hash"),
+           lines=(Lines(f"{MULTIARRAY}/hashdescr.c", "PyArray_DescrHash", "atomic_store_explicit("),),
+           note="the hash it caches is loaded and stored atomically; the fields it hashes are not"),
+    _python_writer("a.shape = s", "the `.shape` setter"),
+    _python_writer("a.strides = s", "the `.strides` setter"),
+    _python_writer("a.dtype = t", "the `.dtype` setter",
            shown=(Shown("chapters/family/dtype-setter",
                         "family_dtype_setter.result_type_beside_a_view_is_clean"),
                   Shown("chapters/other-writers", "other_writers.setter_window_shows_a_torn_array"))),
     placed("a.flags.writeable = b", python=True, wants="writes", fields=("flags",),
            lines=(Lines(f"{MULTIARRAY}/flagsobject.c", "arrayflags_writeable_set", '"setflags"'),
-                  WRITERS[10].lines),
+                  _writer("`setflags`").lines),
            note="[numpy/numpy#30540](https://github.com/numpy/numpy/issues/30540), open"),
-    placed("a.setflags(...)", python=True, wants="writes", fields=("flags",), lines=(WRITERS[10].lines,),
+    _python_writer("a.setflags(...)", "`setflags`",
            shown=(Shown("chapters/family/flags", "family_flags.refused_setflags_undoes_writeable_false"),)),
-    placed("a.resize(...)", python=True, wants="writes", fields=("data", "dimensions", "strides", "nd"),
-           lines=(WRITERS[7].lines,)),
-    placed("a.sort(order=...)", python=True, wants="writes", fields=("descr",), lines=(WRITERS[3].lines,)),
-    placed("a.argsort(order=...)", python=True, wants="writes", fields=("descr",), lines=(WRITERS[4].lines,),
+    _python_writer("a.resize(...)", "`PyArray_Resize`"),
+    _python_writer("a.sort(order=...)", "`sort(order=)`"),
+    _python_writer("a.argsort(order=...)", "`argsort(order=)`",
            shown=(_RESTORE,)),
-    placed("a.partition(kth, order=...)", python=True, wants="writes", fields=("descr",),
-           lines=(WRITERS[5].lines,)),
-    placed("a.argpartition(kth, order=...)", python=True, wants="writes", fields=("descr",),
-           lines=(WRITERS[6].lines,)),
+    _python_writer("a.partition(kth, order=...)", "`partition(kth, order=)`"),
+    _python_writer("a.argpartition(kth, order=...)", "`argpartition(kth, order=)`"),
     placed("a.view(t)", python=True, wants="reads", fields=("descr", "dimensions", "strides", "flags"),
            lines=(_VIEW_READS_DESCR,),
            shown=(Shown("chapters/other-writers", "other_writers.view_leaves_the_shared_array_whole"),)),
+    _python_writer("a.dtype.names = n", "the dtype's `.names` setter",
+                   note="renames the fields of a dtype that every array of that dtype shares"),
+    placed("hash(a.dtype)", python=True, wants="reads", fields=("dtype.names", "dtype.fields", "dtype.hash"),
+           lines=(Lines(f"{MULTIARRAY}/hashdescr.c", "PyArray_DescrHash", "atomic_load_explicit("),)),
     placed("memoryview(a)", python=True, wants="reads", fields=("dimensions", "strides", "descr", "flags"),
            lines=(Lines(f"{MULTIARRAY}/buffer.c", "array_getbuffer", "Py_BEGIN_CRITICAL_SECTION(self);"),),
            note="the buffer-info cache it fills is written under the array's critical section since 2.4.2 "
@@ -390,7 +449,7 @@ OPERATIONS = (
 def annotated_rows() -> list[Operation]:
     """The accessors, then the other C functions, then the Python-level operations; each checked."""
     c_functions = [op for op in OPERATIONS if not op.python]
-    rows = [*accessors(), *c_functions, *(op for op in OPERATIONS if op.python)]
+    rows = [*accessors(), *descriptor_accessors(), *c_functions, *(op for op in OPERATIONS if op.python)]
     for rule in RULES.values():
         rule.check()
     for row in rows:

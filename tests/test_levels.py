@@ -55,6 +55,22 @@ PyArray_ENABLEFLAGS(PyArrayObject *arr, int flags)
 """
 
 HEADINGS = ("Incompatible", "Compatible", "Safe on distinct objects", "Safe on shared objects", "Atomic")
+COMPAT = """\
+    static inline void
+    PyDataType_SET_ELSIZE(PyArray_Descr *dtype, npy_intp size)
+    {
+        _PyDataType_GET_ITEM_DATA(dtype)->elsize = size;
+    }
+#else
+    static inline void
+    PyDataType_SET_ELSIZE(PyArray_Descr *dtype, npy_intp size)
+    {
+        ((PyArray_DescrProto *)dtype)->elsize = size;
+    }
+#endif
+DESCR_ACCESSOR(NAMES, names, PyObject *, 1)
+DESCR_ACCESSOR(KIND, kind, char, 0)
+"""
 LEVELS_RST = ".. _threadsafety-levels:\n\nThread safety levels\n====================\n\n" + "".join(
     f".. _threadsafety-level-{level}:\n\n{heading}\n{'-' * len(heading)}\n\n"
     f"A function that is safe as :term:`{level} <glossary {level}>` says.\n\n"
@@ -72,6 +88,7 @@ def fake_sources(tmp_path, monkeypatch):
     numpy = tmp_path / "numpy"
     (numpy / levels.HEADER).parent.mkdir(parents=True)
     (numpy / levels.HEADER).write_text(HEADER)
+    (numpy / levels.COMPAT_HEADER).write_text(COMPAT)
     cpython = tmp_path / "cpython"
     (cpython / "Doc/library").mkdir(parents=True)
     (cpython / "Doc/data").mkdir(parents=True)
@@ -79,11 +96,12 @@ def fake_sources(tmp_path, monkeypatch):
     (cpython / levels.LEVELS_DAT).write_text(DAT)
     monkeypatch.setattr(quote, "numpy_sdist", lambda version, log=None: numpy)
     monkeypatch.setattr(quote, "cpython_source", lambda version, log=None: cpython)
-    levels.accessors.cache_clear()
-    levels.cpython_annotations.cache_clear()
+    cached = (levels.accessors, levels.descriptor_accessors, levels.cpython_annotations)
+    for function in cached:
+        function.cache_clear()
     yield
-    levels.accessors.cache_clear()
-    levels.cpython_annotations.cache_clear()
+    for function in cached:
+        function.cache_clear()
 
 
 def test_accessors_are_read_from_the_header_and_placed_by_the_writers():
@@ -97,6 +115,17 @@ def test_accessors_are_read_from_the_header_and_placed_by_the_writers():
     assert placed["PyArray_ENABLEFLAGS"].rule == "writes"
     # An indented definition is found too, and a field with no known writer gives no level at all.
     assert placed["PyArray_HANDLER"].level == levels.UNKNOWN and placed["PyArray_HANDLER"].rule is None
+
+
+def test_a_dtypes_accessors_come_from_the_compat_header_first_definition_first():
+    placed = {op.name: op for op in levels.descriptor_accessors()}
+    assert set(placed) == {"PyDataType_SET_ELSIZE", "PyDataType_NAMES", "PyDataType_KIND"}
+    set_elsize = placed["PyDataType_SET_ELSIZE"]
+    assert set_elsize.rule == "writes" and set_elsize.lines[0].quote().start == 2  # the first of two
+    # The .names setter frees the old names: a borrowed pointer to them is compatible.
+    names = placed["PyDataType_NAMES"]
+    assert names.fields == ("dtype.names",) and names.level == "compatible"
+    assert placed["PyDataType_KIND"].level == levels.UNKNOWN  # nothing on the list writes a dtype's kind
 
 
 def test_an_accessor_links_its_definition_not_a_macro_that_calls_it():
