@@ -7,7 +7,10 @@ What chapters call (at the top, so that a chapter's imports stay short):
 - :mod:`ftbook.commands`: the reader's command for each outcome, in a box.
 - :mod:`ftbook.claims`: what the build asserts, one function per claim,
   shared with ``tests/test_claims.py``.
-- :mod:`ftbook.quote`: functions and lines cut from NumPy's released sdists.
+- :mod:`ftbook.quote`: functions and lines cut from NumPy's released sdists
+  and CPython's release tarballs.
+- :mod:`ftbook.levels`: NumPy's metadata API in CPython's thread-safety
+  levels, placed from the sources.
 - :mod:`ftbook.tsan`: ThreadSanitizer runs and their reports, parsed.
 - :mod:`ftbook.tables`: tables and timelines from outcomes.
 - :mod:`ftbook.kernel`: the first cell of every chapter (is the GIL off?).
@@ -18,7 +21,7 @@ What chapters call (at the top, so that a chapter's imports stay short):
 Provisioning, :mod:`ftbook.provision` (runs on the host Python that drives
 nox too, so standard library only): ``interpreters`` (find or build the
 free-threaded CPythons), ``envs`` (the book environments), ``sources``
-(NumPy's sdists), ``cache`` (where things live, locks, verified downloads),
+(NumPy's sdists, CPython's release trees), ``cache`` (where things live, locks, verified downloads),
 ``locks`` and ``refresh_locks`` (the hashed requirements), ``side_by_side``
 (chains of steps run in parallel, one message per failure).
 
