@@ -60,6 +60,7 @@ class BookEnv:
                     constrained_by=self.constrained_by)
 
 
+SCIPY_TEST_STACK = ("scipy==1.15.1", "pytest==9.2.0", "pytest-run-parallel==0.10.0", "hypothesis==6.122.0")
 BOOK_ENVS: dict[str, BookEnv] = {
     env.name: env
     for env in (
@@ -92,6 +93,22 @@ BOOK_ENVS: dict[str, BookEnv] = {
             "3.13t",
             ("numpy==2.3.0",),
             "the first NumPy release without the 0-d out ndim hack (#27997)",
+        ),
+        # SciPy's own test of the discovery (TestSomersD::test_strided), run as SciPy's
+        # free-threading work ran it: SciPy 1.15.1 (its cp313t wheels were the current ones
+        # then), pytest-run-parallel 0.10.0, and a Hypothesis from before it needed a Rust
+        # build (current releases cannot be built here: no crates download).
+        BookEnv(
+            "scipy-numpy-2.2.2",
+            "3.13t",
+            SCIPY_TEST_STACK + ("numpy==2.2.2",),
+            "SciPy's TestSomersD::test_strided on the last NumPy with the np.repeat race",
+        ),
+        BookEnv(
+            "scipy-numpy-2.2.3",
+            "3.13t",
+            SCIPY_TEST_STACK + ("numpy==2.2.3",),
+            "SciPy's TestSomersD::test_strided on the first NumPy with the fix",
         ),
         BookEnv(
             "tsan",
