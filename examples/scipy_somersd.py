@@ -34,6 +34,9 @@ TEST = ("--pyargs", "scipy.stats.tests.test_hypotests", "-k", "TestSomersD and t
 # pytest's own exit statuses other than 0 (passed) and 1 (a test failed): nothing was shown.
 PYTEST_TROUBLE = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
 ERROR_LINE = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.M)
+# glibc's heap checks ("free(): invalid pointer", "malloc(): corrupted top size") come first, then CPython's.
+CRASH_LINE = re.compile(r"^(?:(?:malloc|free|double free|corrupted|munmap_chunk|realloc)\S*\(?\)?:? .*"
+                        r"|Fatal Python error: .*)$", re.M)
 
 
 def pytest_arguments(args):
@@ -55,15 +58,23 @@ def one_run(arguments, seconds, folder):
     took = round(time.monotonic() - started, 1)
     if done.returncode < 0:
         name = signal.Signals(-done.returncode).name
-        return {"ended": f"signal {name}", "seconds": took, "error": None}
+        said = CRASH_LINE.search(done.stderr)  # what the C library or CPython said as it died
+        return {"ended": f"signal {name}", "seconds": took, "error": said.group(0).strip() if said else None}
     if done.returncode == 0:
         return {"ended": "passed", "seconds": took, "error": None}
     if done.returncode == 1:
-        error = ERROR_LINE.search(done.stdout)
-        return {"ended": "failed", "seconds": took, "error": error.group(1).strip() if error else None}
+        return {"ended": "failed", "seconds": took, "error": first_error(done.stdout + done.stderr)}
     trouble = PYTEST_TROUBLE.get(done.returncode, f"exit status {done.returncode}")
     last = (done.stdout.strip().splitlines() or [""])[-1]
     return {"ended": f"pytest: {trouble}", "seconds": took, "error": last}
+
+
+def first_error(output):
+    """The first exception pytest reports (its ``E   ValueError: ...`` line), else its last line of output."""
+    found = ERROR_LINE.search(output)
+    if found:
+        return found.group(1).strip()
+    return (output.strip().splitlines() or ["(no output)"])[-1].strip()
 
 
 def gil_after_import():

@@ -31,8 +31,9 @@ from ftbook.provision.sources import cpython_source, numpy_sdist
 TAG_URL = {
     "numpy": "https://github.com/numpy/numpy/blob/v{version}/{path}#L{start}-L{end}",
     "cpython": "https://github.com/python/cpython/blob/v{version}/{path}#L{start}-L{end}",
+    "scipy": "https://github.com/scipy/scipy/blob/v{version}/{path}#L{start}-L{end}",
 }
-PROJECT_NAME = {"numpy": "NumPy", "cpython": "CPython"}
+PROJECT_NAME = {"numpy": "NumPy", "cpython": "CPython", "scipy": "SciPy"}
 LANGUAGE = {".c": "c", ".h": "c", ".rst": "rst", ".py": "python"}  # anything else: text
 
 
@@ -99,6 +100,48 @@ def source_lines(version: str, path: str, project: str = "numpy") -> list[str]:
 def source_file(project: str, version: str, path: str) -> Quote:
     """The whole of *path* in *project*'s release *version*, to cut with :meth:`Quote.between`."""
     return Quote(version, path, 1, tuple(source_lines(version, path, project)), project=project)
+
+
+# Run by a book environment's python: where a Python function is defined, and its lines.
+_INSPECT = """
+import importlib, inspect, json, sys
+target = importlib.import_module(sys.argv[1])
+for part in sys.argv[2].split("."):
+    target = getattr(target, part)
+lines, start = inspect.getsourcelines(target)
+print(json.dumps({"file": inspect.getsourcefile(target), "start": start, "lines": lines}))
+"""
+
+
+def installed_function(env: str, module: str, qualname: str, *, project: str) -> Quote:
+    """A Python function or method as installed in book environment *env* (from the wheel's own files).
+
+    ``installed_function("scipy-numpy-2.2.2", "scipy.stats.tests.test_hypotests",
+    "TestSomersD.test_strided", project="scipy")``. A method defined in a base
+    class is quoted where it is defined. The permalink uses the installed
+    distribution's version and the file's path inside the package, which
+    for SciPy is its path in the repository.
+    """
+    import json
+    import subprocess
+
+    from ftbook.provision.envs import book_env_python
+
+    python = book_env_python(env)
+    quiet = {"PYTHON_GIL": "0"}  # importing the module must not start anything else
+    done = subprocess.run([str(python), "-c", _INSPECT, module, qualname], capture_output=True, text=True,
+                          timeout=120, env=quiet)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise QuoteError(f"{module}.{qualname} could not be read in {env}: {last}")
+    found = json.loads(done.stdout)
+    version = subprocess.run(
+        [str(python), "-c", f"import importlib.metadata as m; print(m.version({project!r}))"],
+        capture_output=True, text=True, timeout=60, env=quiet).stdout.strip()
+    parts = Path(found["file"]).parts
+    inside = "/".join(parts[parts.index("site-packages") + 1:])  # scipy/_lib/_testutils.py
+    lines = tuple(line.rstrip("\n") for line in found["lines"])
+    return Quote(version, inside, found["start"], lines, qualname.split(".")[-1], project)
 
 
 def c_function(version: str, path: str, name: str, project: str = "numpy") -> Quote:

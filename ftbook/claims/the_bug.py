@@ -44,9 +44,49 @@ def _runs(env, gil=False):
             ExampleRun("shape_watcher.py", watch, env=env, gil=gil)]
 
 
+
+
+def _runs_asked(outcome: Outcome) -> int:
+    args = list(outcome.request.args)
+    return int(args[args.index("--runs") + 1])
+
+
+def scipy_test_passes_with_the_fix(outcome: Outcome) -> None:
+    """The fix: on NumPy 2.2.3, SciPy's own TestSomersD::test_strided passes in every run, on 40 threads.
+
+    The arrays setup_method builds are shared by every thread and only read:
+    with np.repeat no longer writing its input, nothing in the test writes
+    them. Every run passing is the fix, not luck; every run ending otherwise
+    (a failure, a signal, pytest not running the test) fails the build.
+    """
+    summary = outcome.check()
+    assert len(summary["runs"]) == _runs_asked(outcome), summary["runs"]
+    assert summary["passed"] == len(summary["runs"]), summary["runs"]
+    assert summary["gil_enabled_on_import"] is False, "importing SciPy's test module turned the GIL on"
+    assert outcome.returncode == 0, outcome.describe()
+
+
+def scipy_runs_ran_as_labelled(outcome: Outcome) -> None:
+    """The runs on NumPy 2.2.2 are what the table says: pytest ran SciPy's test in every one, the GIL off.
+
+    Each run ended by passing, by the test's own error or by a signal
+    (never by pytest failing to collect or run the test), all asked-for
+    runs happened, and SciPy's modules keep the GIL off on their own. How
+    many runs failed or crashed is timing: reported, never asserted.
+    """
+    summary = outcome.check()
+    assert len(summary["runs"]) == _runs_asked(outcome), summary["runs"]
+    assert summary["other"] == 0, summary["runs"]
+    assert summary["gil_enabled_on_import"] is False, "importing SciPy's test module turned the GIL on"
+
+
 TEST_RUNS = [
     (no_repeat_race_without_the_bug, _runs("numpy-2.2.2", gil=True)),
     (no_repeat_race_without_the_bug, _runs("numpy-2.2.3")),
     (no_repeat_race_without_the_bug, _runs(None)),
     (buggy_runs_ran_as_labelled, _runs("numpy-2.2.2")),
+    (scipy_test_passes_with_the_fix, [ExampleRun("scipy_somersd.py", ("--runs", "1", "--json"),
+                                                 env="scipy-numpy-2.2.3")]),
+    (scipy_runs_ran_as_labelled, [ExampleRun("scipy_somersd.py", ("--runs", "1", "--json"),
+                                             env="scipy-numpy-2.2.2")]),
 ]
