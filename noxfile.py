@@ -48,7 +48,7 @@ from ftbook.provision.envs import (  # noqa: E402
 from ftbook.provision.interpreters import INTERPRETERS, find_or_build  # noqa: E402
 from ftbook.provision.locks import lock_path  # noqa: E402
 from ftbook.provision.side_by_side import run_side_by_side  # noqa: E402
-from ftbook.provision.sources import prepare_sources  # noqa: E402
+from ftbook.provision.sources import SOURCES, prepare_sources  # noqa: E402
 
 nox.options.default_venv_backend = "none"
 nox.options.sessions = ["tests"]
@@ -69,7 +69,6 @@ GIL_CHECK_IMPORTS = {
     "browser": ["numpy", "matplotlib", "ipykernel", "myst_nb", "playwright.sync_api"],
     "lint": [],
 }
-SOURCES = "sources"  # in provision(): the NumPy sdists and CPython tarballs, a chain beside the interpreters'
 
 
 def session_env(session: nox.Session, group: str, log=None) -> Path:

@@ -174,6 +174,18 @@ def c_function(version: str, path: str, name: str, project: str = "numpy") -> Qu
     raise QuoteError(f"no definition of {name}() in {path} of {PROJECT_NAME[project]} {version}")
 
 
+def python_function(version: str, path: str, name: str, project: str = "numpy") -> Quote:
+    """The top-level Python function *name* in *path* of *project* *version*: decorators to last line."""
+    import ast
+
+    lines = source_lines(version, path, project)
+    for node in ast.parse("\n".join(lines)).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            return Quote(version, path, first, tuple(lines[first - 1:node.end_lineno]), name, project)
+    raise QuoteError(f"no top-level def {name}() in {path} of {PROJECT_NAME[project]} {version}")
+
+
 def _part_of_signature(line: str) -> bool:
     """Can *line*, just above a function's name, be its return type or qualifiers?"""
     text = line.strip()

@@ -24,6 +24,7 @@ import pytest
 
 from ftbook.provision.cache import folder_lock
 from ftbook.provision.envs import BOOK_ENVS, NEEDED_ENVS_PREFIX, book_env_python
+from ftbook.provision.sources import SOURCES, prepare_sources
 from ftbook.run import ROOT, Outcome, run_command
 
 DOCS = ROOT / "docs"
@@ -83,7 +84,7 @@ def needed_envs(item) -> set[str]:
     names = {name for mark in item.iter_markers("needs_envs") for name in mark.args}
     if "built_book" in getattr(item, "fixturenames", ()):
         names |= set(BOOK_ENVS)  # the book runs every environment
-    unknown = names - set(BOOK_ENVS)
+    unknown = names - set(BOOK_ENVS) - {SOURCES}
     if unknown:
         raise pytest.UsageError(f"{item.nodeid}: needs_envs names unknown environments {sorted(unknown)}")
     return names
@@ -98,5 +99,7 @@ def pytest_collection_finish(session):
 @pytest.fixture(autouse=True)
 def _needed_envs_are_prepared(request):
     """A test marked as needing an environment fails at once, saying so, if it is not there."""
-    for name in sorted(needed_envs(request.node)):
+    for name in sorted(needed_envs(request.node) - {SOURCES}):
         book_env_python(name)  # raises ProvisionError: "run nox -s docs, which prepares it"
+    if SOURCES in needed_envs(request.node):
+        prepare_sources(log=lambda _: None)  # a no-op when `nox -s tests` made them, as it does

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ftbook.provision.sources import sdist_dir
 from ftbook.run import ExampleRun, Outcome
 
 
@@ -35,6 +36,58 @@ def buggy_runs_ran_as_labelled(*outcomes: Outcome) -> None:
             outcome.check(worker_errors=True)
         else:
             assert outcome.signal, f"{outcome.label()}: no summary and no signal ({outcome.describe()})"
+
+
+def numpy_test_as_shipped_cannot_start_on_2_2_2(outcome: Outcome) -> None:
+    """NumPy 2.2.3's test_multithreaded_repeat, with 2.2.2's own run_threaded, fails before np.repeat runs.
+
+    The helper changed in the same release: 2.2.2's run_threaded still takes
+    ``iters`` (default 8) and refuses ``pass_barrier=True`` unless
+    ``max_workers`` equals it, and the test asks for 10 workers. Every run
+    fails with that RuntimeError: deterministic, and no evidence either way
+    about the race.
+    """
+    summary = outcome.check()
+    assert summary["failed"] == len(summary["runs"]) == _runs_asked(outcome), summary["runs"]
+    assert all("Must set max_workers equal to the number of iterations" in (run["error"] or "")
+               for run in summary["runs"]), summary["runs"]
+
+
+def numpy_test_passes_with_the_fix(outcome: Outcome) -> None:
+    """The fix: NumPy's own regression test for #28197 passes in every run on the release that added it."""
+    summary = outcome.check()
+    assert summary["passed"] == len(summary["runs"]) == _runs_asked(outcome), summary["runs"]
+    assert outcome.returncode == 0, outcome.describe()
+
+
+def numpy_test_runs_ran_as_labelled(outcome: Outcome) -> None:
+    """Race: on 2.2.2, with 2.2.3's run_threaded swapped in, every run ran the test (passed, failed, crashed).
+
+    Never pytest trouble (a test not collected, a plugin not loaded): how
+    often the test catches the race is timing, reported and not asserted.
+    """
+    summary = outcome.check()
+    assert len(summary["runs"]) == _runs_asked(outcome) and summary["other"] == 0, summary["runs"]
+
+
+def _numpy_test_run(env, *, run_threaded_of_2_2_3=False):
+    """One run of the test 2.2.3 added, copied out of its sdist, as the chapter runs it."""
+    sources = sdist_dir("2.2.3") / "numpy"
+    plugin = ("-p", "numpy_run_threaded") if run_threaded_of_2_2_3 else ()
+    variables = (("NUMPY_RUN_THREADED_FROM", str(sources / "testing/_private/utils.py")),)
+    test = str(sources / "_core/tests/test_multithreading.py")
+    return ExampleRun("pytest_runs.py", ("--runs", "1", "--copy-test", test, "--json", "--", *plugin,
+                                         "-k", "test_multithreaded_repeat"),
+                      env=env, variables=variables if run_threaded_of_2_2_3 else ())
+
+
+def _scipy_run(env):
+    """One pytest run of SciPy's TestSomersD::test_strided, 40 threads × 200 iterations, as the chapter's."""
+    test = "scipy.stats.tests.test_hypotests"
+    pytest = ("--pyargs", test, "-k", "TestSomersD and test_strided", "--parallel-threads=40",
+              "--iterations=200")
+    return ExampleRun("pytest_runs.py", ("--runs", "1", "--import-check", test, "--json", "--", *pytest),
+                      env=env)
 
 
 def _runs(env, gil=False):
@@ -85,8 +138,9 @@ TEST_RUNS = [
     (no_repeat_race_without_the_bug, _runs("numpy-2.2.3")),
     (no_repeat_race_without_the_bug, _runs(None)),
     (buggy_runs_ran_as_labelled, _runs("numpy-2.2.2")),
-    (scipy_test_passes_with_the_fix, [ExampleRun("scipy_somersd.py", ("--runs", "1", "--json"),
-                                                 env="scipy-numpy-2.2.3")]),
-    (scipy_runs_ran_as_labelled, [ExampleRun("scipy_somersd.py", ("--runs", "1", "--json"),
-                                             env="scipy-numpy-2.2.2")]),
+    (scipy_test_passes_with_the_fix, [_scipy_run("scipy-numpy-2.2.3")]),
+    (scipy_runs_ran_as_labelled, [_scipy_run("scipy-numpy-2.2.2")]),
+    (numpy_test_as_shipped_cannot_start_on_2_2_2, [_numpy_test_run("scipy-numpy-2.2.2")]),
+    (numpy_test_passes_with_the_fix, [_numpy_test_run("scipy-numpy-2.2.3")]),
+    (numpy_test_runs_ran_as_labelled, [_numpy_test_run("scipy-numpy-2.2.2", run_threaded_of_2_2_3=True)]),
 ]

@@ -51,6 +51,7 @@ CURRENT_NUMPY = pinned_version("book", "numpy")
 SDIST_LOCK = "numpy-sdists"
 NUMPY_SDISTS = hashed_pins(SDIST_LOCK)
 COMPLETE = ".ftbook-sdist.json"
+SOURCES = "sources"  # what provisioning calls all of these together: a chain beside the interpreters'
 # The CPython releases whose sources the chapters quote, and the SHA-256 of
 # each tarball. 3.14.7 is the release the book's interpreters are built from
 # (its pin is theirs). 3.15.0rc2 is the newest 3.15 these machines can reach:
@@ -98,7 +99,7 @@ def numpy_sdist(version: str, *, log: Log = print) -> Path:
         known = ", ".join(NUMPY_SDISTS)
         raise ProvisionError(f"no pinned hash for the NumPy {version} sdist in requirements/{SDIST_LOCK}.txt "
                              f"(pinned: {known}); add it to BRACKETING_RELEASES and run ./nox -s lock")
-    target = cache_dir("sources") / f"numpy-{version}"
+    target = sdist_dir(version)
     if (target / COMPLETE).is_file():
         return target
     with exclusive(f"numpy-sdist-{version}", log):
@@ -119,6 +120,11 @@ def numpy_sdist(version: str, *, log: Log = print) -> Path:
         _unpack(archive, target, {**info, "verified_sha256": pinned})
         log(f"==> NumPy {version} sources in {target}")
     return target
+
+
+def sdist_dir(version: str) -> Path:
+    """Where NumPy *version*'s sdist is (or will be) unpacked; downloads nothing."""
+    return cache_dir("sources") / f"numpy-{version}"
 
 
 def sdist_record(version: str) -> dict:

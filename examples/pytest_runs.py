@@ -1,0 +1,146 @@
+# /// script
+# requires-python = ">=3.13"
+# dependencies = ["numpy", "pytest", "pytest-run-parallel", "hypothesis==6.122.0"]
+# ///
+"""Run one pytest selection again and again, each run a process of its own, and count how the runs ended.
+
+A test that races passes in some runs, fails in others, and in some kills
+the interpreter. One pytest process cannot tell you which, because a crash
+ends it; this script starts a new one per run, each bounded in time, and
+counts the ends: passed, failed (with the first error pytest reports), a
+signal (with what the interpreter said as it died), or something else
+(pytest could not run the selection: never counted as a pass).
+
+Everything after ``--`` is handed to pytest; with nothing there, the test
+NumPy added with its fix for numpy/numpy#28197, as the installed NumPy
+ships it (``--pyargs numpy._core.tests.test_multithreading -k
+test_multithreaded_repeat``). SciPy's test that found the bug, as SciPy's
+free-threading work ran it:
+
+    python pytest_runs.py --runs 6 --import-check scipy.stats.tests.test_hypotests --json -- \\
+        --pyargs scipy.stats.tests.test_hypotests -k "TestSomersD and test_strided" \\
+        --parallel-threads=40 --iterations=200
+
+``--copy-test FILE`` runs a test file from a source tree (an sdist's)
+against the *installed* package: the file is copied into the runs' own
+folder, away from the source package it sits in, and handed to pytest.
+
+``--import-check MODULE`` also reports whether importing MODULE, with
+nothing forcing the GIL off (no ``PYTHON_GIL``), turned the GIL on: an
+extension without ``Py_mod_gil`` would, and the runs would prove nothing.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy  # noqa: F401  (its version goes in the summary)
+
+from thread_harness import Run, finish, parser, whole_number
+
+SUMMARY_KEYS = ("runs", "passed", "failed", "crashed", "other", "pytest_arguments", "gil_enabled_on_import")
+
+DEFAULT_TEST = ["--pyargs", "numpy._core.tests.test_multithreading", "-k", "test_multithreaded_repeat"]
+# pytest's own exit statuses other than 0 (passed) and 1 (a test failed): nothing was shown.
+PYTEST_TROUBLE = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
+ERROR_LINE = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.M)
+# glibc's heap checks ("free(): invalid pointer", "malloc(): corrupted top size") come first, then CPython's.
+CRASH_LINE = re.compile(r"^(?:(?:malloc|free|double free|corrupted|munmap_chunk|realloc)\S*\(?\)?:? .*"
+                        r"|Fatal Python error: .*)$", re.M)
+
+
+def one_run(arguments, seconds, folder):
+    """Run pytest once; return how it ended, how long it took and what it said about it."""
+    started = time.monotonic()
+    # This folder on the path: pytest can then load a plugin kept next to this script (-p numpy_run_threaded).
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
+    environment = {**os.environ, "PYTHONPATH": path}
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", *arguments], capture_output=True, text=True,
+                              timeout=seconds, cwd=folder, env=environment)
+    except subprocess.TimeoutExpired:
+        return {"ended": "timed out", "seconds": round(time.monotonic() - started, 1), "error": None}
+    took = round(time.monotonic() - started, 1)
+    if done.returncode < 0:
+        name = signal.Signals(-done.returncode).name
+        said = CRASH_LINE.search(done.stderr)  # what the C library or CPython said as it died
+        return {"ended": f"signal {name}", "seconds": took, "error": said.group(0).strip() if said else None}
+    if done.returncode == 0:
+        return {"ended": "passed", "seconds": took, "error": None}
+    if done.returncode == 1:
+        return {"ended": "failed", "seconds": took, "error": first_error(done.stdout + done.stderr)}
+    trouble = PYTEST_TROUBLE.get(done.returncode, f"exit status {done.returncode}")
+    return {"ended": f"pytest: {trouble}", "seconds": took, "error": first_error(done.stdout + done.stderr)}
+
+
+def first_error(output):
+    """The first exception pytest reports (its ``E   ValueError: ...`` line), else its last line of output."""
+    found = ERROR_LINE.search(output)
+    if found:
+        return found.group(1).strip()
+    return (output.strip().splitlines() or ["(no output)"])[-1].strip()
+
+
+def gil_after_import(module):
+    """Is the GIL on after importing *module* when nothing forces it off (no PYTHON_GIL)? None: it failed."""
+    code = f"import sys, {module}; print(sys._is_gil_enabled())"
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHON_GIL"}
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True,
+                          timeout=120, env=environment)
+    return {"True": True, "False": False}.get(done.stdout.strip())
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    ours, pytest_arguments = argv[:split], argv[split + 1:]
+    made = parser(__doc__, threads=None, iterations=None, timeout=600.0)
+    made.add_argument("--runs", type=whole_number(1, 50), default=3,
+                      help="pytest processes, one after another (default 3)")
+    made.add_argument("--import-check", metavar="MODULE",
+                      help="report whether importing MODULE turns the GIL on")
+    made.add_argument("--copy-test", metavar="FILE",
+                      help="copy this test file into the runs' folder; run it against the installed package")
+    args = made.parse_args(ours)
+    if args.copy_test and not os.path.isfile(args.copy_test):
+        made.error(f"--copy-test: no such file: {args.copy_test}")
+    pytest_arguments = pytest_arguments or ([] if args.copy_test else DEFAULT_TEST)
+    if args.copy_test:
+        pytest_arguments = [os.path.basename(args.copy_test), *pytest_arguments]
+    arguments = [*pytest_arguments, "-q", "--color=no", "-p", "no:cacheprovider"]
+    run = Run(args.timeout)
+    runs = []
+    with tempfile.TemporaryDirectory() as folder:  # pytest's rootdir: no conftest or ini of ours around it
+        if args.copy_test:
+            shutil.copy(args.copy_test, folder)
+        for _ in range(args.runs):
+            left = run.deadline - time.monotonic()
+            if left <= 0:
+                run.deadline_hit = True
+                break
+            runs.append(one_run(arguments, left, folder))
+            if runs[-1]["ended"] == "timed out":
+                run.deadline_hit = True
+                break
+    run.seconds = time.monotonic() - run.started
+    counts = {
+        "passed": sum(r["ended"] == "passed" for r in runs),
+        "failed": sum(r["ended"] == "failed" for r in runs),
+        "crashed": sum(r["ended"].startswith("signal") for r in runs),
+    }
+    counts["other"] = len(runs) - sum(counts.values())
+    said = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+    return finish(args, run, example="pytest_runs", race_observed=counts["failed"] + counts["crashed"] > 0,
+                  text=f"{len(runs)} pytest runs of {' '.join(pytest_arguments)}: {said or 'none'}",
+                  runs=runs, **counts, pytest_arguments=arguments,
+                  gil_enabled_on_import=gil_after_import(args.import_check) if args.import_check else None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
