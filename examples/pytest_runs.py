@@ -57,10 +57,7 @@ CRASH_LINE = re.compile(r"^(?:(?:malloc|free|double free|corrupted|munmap_chunk|
 def one_run(arguments, seconds, folder):
     """Run pytest once; return how it ended, how long it took and what it said about it."""
     started = time.monotonic()
-    # This folder on the path: pytest can then load a plugin kept next to this script (-p numpy_run_threaded).
-    here = os.path.dirname(os.path.abspath(__file__))
-    path = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
-    environment = {**os.environ, "PYTHONPATH": path}
+    environment = {**os.environ, "PYTHONPATH": with_this_folder(os.environ.get("PYTHONPATH"))}
     try:
         done = subprocess.run([sys.executable, "-m", "pytest", *arguments], capture_output=True, text=True,
                               timeout=seconds, cwd=folder, env=environment)
@@ -87,10 +84,18 @@ def first_error(output):
     return (output.strip().splitlines() or ["(no output)"])[-1].strip()
 
 
+def with_this_folder(path):
+    """*path* (a PYTHONPATH) with this script's folder first: pytest can then load a plugin kept here
+    (-p numpy_run_threaded), and a child can import the harness."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.pathsep.join(filter(None, [here, path]))
+
+
 def gil_after_import(module):
     """Is the GIL on after importing *module* when nothing forces it off (no PYTHON_GIL)? None: it failed."""
-    code = f"import sys, {module}; print(sys._is_gil_enabled())"
+    code = f"import {module}, thread_harness; print(thread_harness.gil_enabled())"
     environment = {key: value for key, value in os.environ.items() if key != "PYTHON_GIL"}
+    environment["PYTHONPATH"] = with_this_folder(environment.get("PYTHONPATH"))
     done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True,
                           timeout=120, env=environment)
     return {"True": True, "False": False}.get(done.stdout.strip())

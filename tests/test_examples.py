@@ -1,6 +1,7 @@
 """Every example behaves as the book promises a reader: help, bad input, summary, failures."""
 
 import functools
+import re
 import sys
 
 import pytest
@@ -18,7 +19,7 @@ from ftbook.run import (
 
 SCRIPTS = [p.name for p in example_scripts()]
 # The examples that run their threads with the harness: a worker's exception must reach their summary.
-THREADED = [name for name in SCRIPTS if "run_threaded" in (EXAMPLES / name).read_text()]
+THREADED = [name for name in SCRIPTS if re.search(r"\brun_threaded\(", (EXAMPLES / name).read_text())]
 
 
 @functools.cache
