@@ -40,6 +40,8 @@ def pytest_configure(config):
     if not path:
         raise SystemExit(f"numpy_run_threaded: set {FROM} to a NumPy release's "
                          "numpy/testing/_private/utils.py")
+    # pytest_runs.py starts pytest in a folder of its own, and says where it was itself started.
+    path = os.path.join(os.environ.get("PYTEST_RUNS_STARTED_IN", os.getcwd()), path)
     if not os.path.isfile(path):
         raise SystemExit(f"{FROM}: no such file: {path}")
     import numpy.testing

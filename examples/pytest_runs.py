@@ -57,7 +57,9 @@ CRASH_LINE = re.compile(r"^(?:(?:malloc|free|double free|corrupted|munmap_chunk|
 def one_run(arguments, seconds, folder):
     """Run pytest once; return how it ended, how long it took and what it said about it."""
     started = time.monotonic()
-    environment = {**os.environ, "PYTHONPATH": with_this_folder(os.environ.get("PYTHONPATH"))}
+    # pytest runs in a folder of its own; a plugin resolves a relative path against where we started.
+    environment = {**os.environ, "PYTHONPATH": with_this_folder(os.environ.get("PYTHONPATH")),
+                   "PYTEST_RUNS_STARTED_IN": os.getcwd()}
     try:
         done = subprocess.run([sys.executable, "-m", "pytest", *arguments], capture_output=True, text=True,
                               timeout=seconds, cwd=folder, env=environment)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING
 
+from ftbook.provision.cache import cache_dir
 from ftbook.provision.envs import BOOK_ENVS
 from ftbook.provision.sources import CURRENT_NUMPY
 
@@ -19,6 +20,19 @@ if TYPE_CHECKING:
 
 TSAN_ENV = "tsan"  # uv has no ThreadSanitizer build of CPython: the reader brings one
 TSAN_NOTE = "# python: a CPython built --disable-gil --with-thread-sanitizer, with NumPy installed"
+# A run that reads a released source names it inside this build's cache; the reader's copy is an
+# unpacked sdist in the current folder (numpy-2.2.3/...), which the box says how to get.
+SOURCES_NOTE = ("# numpy-X.Y.Z/: the NumPy X.Y.Z sdist (https://pypi.org/project/numpy/X.Y.Z/#files), "
+                "unpacked here")
+
+
+def _sources_folder() -> str:
+    return str(cache_dir("sources")) + "/"
+
+
+def _as_reader_path(text: str) -> str:
+    """A path into the build's unpacked sources, as the reader's own unpacked copy would be named."""
+    return text.replace(_sources_folder(), "")
 
 
 def reader_command(request: ExampleRun) -> str:
@@ -34,8 +48,9 @@ def reader_command(request: ExampleRun) -> str:
     variables = dict(request.variables)
     if request.gil:
         variables = {"PYTHON_GIL": "1", **variables}
-    prefix = "".join(f"{key}={shlex.quote(value)} " for key, value in variables.items())
-    script = " ".join(["examples/" + request.example, *map(shlex.quote, request.args)])
+    prefix = "".join(f"{key}={shlex.quote(_as_reader_path(value))} " for key, value in variables.items())
+    args = [shlex.quote(_as_reader_path(arg)) for arg in request.args]
+    script = " ".join(["examples/" + request.example, *args])
     if request.env == TSAN_ENV:  # TSAN_OPTIONS is among the variables (ftbook.tsan)
         return f"{prefix}python {script}"
     if request.env is None:
@@ -59,5 +74,8 @@ def commands_box(*runs: Outcome | ExampleRun):
     commands = list(dict.fromkeys(request.reader_command() for request in requests))
     if any(request.env == TSAN_ENV for request in requests):
         commands.insert(0, TSAN_NOTE)
+    given = [text for request in requests for text in (*request.args, *dict(request.variables).values())]
+    if any(_sources_folder() in text for text in given):
+        commands.insert(0, SOURCES_NOTE)
     lines = [command if command.startswith("#") else f"$ {command}" for command in commands]
     return Markdown("```console\n" + "\n".join(lines) + "\n```")
