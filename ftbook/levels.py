@@ -320,19 +320,25 @@ def placed(name: str, *, python: bool, wants: str, fields: tuple[str, ...], **de
     return Operation(name, python, rule, fields, **details)
 
 
-# The inline accessors, read from the header: `static inline <type>\nPyArray_X(...)\n{ body }`.
-_ACCESSOR = re.compile(
-    r"^[ \t]*static inline (?P<returns>[^\n(]*?)\s*\n[ \t]*(?P<head>(?P<name>PyArray_[A-Z_]+)\([^)]*\))\s*\n"
+# An inline accessor, of an array or a dtype: `static inline <type>\nPyArray_X(...)\n{ body }`.
+_INLINE = re.compile(
+    r"^[ \t]*static inline (?P<returns>[^\n(]*?)\s*\n"
+    r"[ \t]*(?P<head>(?P<name>Py(?:Array|DataType)_[A-Z_]+)\([^)]*\))\s*\n"
     r"[ \t]*\{(?P<body>.*?)\n[ \t]*\}", re.M | re.S)
 _FIELD = re.compile(r"_PyArray_GET_ITEM_DATA\(arr\)->(\w+)(\s*[|&]?=(?!=))?")
 _CALLS = re.compile(r"\b(PyArray_[A-Z_]+)\(arr\b")
+
+
+def _wants(writes: bool, returns: str) -> str:
+    """The rule an accessor asks for: it writes, it hands out a pointer, or it reads a value."""
+    return "writes" if writes else "borrowed" if "*" in returns else "reads"
 
 
 @cache
 def accessors() -> tuple[Operation, ...]:
     """Every ``static inline PyArray_*`` accessor of ``ndarraytypes.h``, placed by the rules."""
     text = "\n".join(source_file("numpy", CURRENT_NUMPY, HEADER).lines)
-    matches = {match["name"]: match for match in _ACCESSOR.finditer(text)}
+    matches = {match["name"]: match for match in _INLINE.finditer(text)}
 
     def fields_of(name: str, seen: frozenset = frozenset()) -> set[str]:
         """The fields *name* touches, and those of the accessors it calls (PyArray_TYPE: PyArray_DESCR's)."""
@@ -348,8 +354,8 @@ def accessors() -> tuple[Operation, ...]:
         if not fields:
             continue  # not an accessor of an array's fields
         writes = any(assignment for _, assignment in _FIELD.findall(match["body"]))
-        wants = "writes" if writes else "borrowed" if "*" in match["returns"] else "reads"
-        operations.append(placed(name, python=False, wants=wants, fields=tuple(sorted(fields)),
+        operations.append(placed(name, python=False, wants=_wants(writes, match["returns"]),
+                                 fields=tuple(sorted(fields)),
                                  lines=(Lines(HEADER, None, match["head"]),)))
     return tuple(operations)
 
@@ -357,9 +363,6 @@ def accessors() -> tuple[Operation, ...]:
 # The descriptor's accessors: two inline functions, and one line each of the DESCR_ACCESSOR macro,
 # ``DESCR_ACCESSOR(NAMES, names, PyObject *, 1)``. The header defines each twice (for NumPy 1.x
 # and 2.x builds): the first definition is the 2.x one.
-_DESCR_INLINE = re.compile(
-    r"^[ \t]*static inline (?P<returns>[^\n(]*?)\s*\n[ \t]*(?P<head>(?P<name>PyDataType_[A-Z_]+)\([^)]*\))"
-    r"\s*\n[ \t]*\{(?P<body>.*?)\n[ \t]*\}", re.M | re.S)
 _DESCR_FIELD = re.compile(r"_PyDataType_GET_ITEM_DATA\(dtype\)->(\w+)(\s*=(?!=))?")
 _DESCR_MACRO = re.compile(
     r"^(?P<head>DESCR_ACCESSOR\((?P<name>\w+), (?P<field>\w+), (?P<returns>[^,]+),)", re.M)
@@ -370,18 +373,18 @@ def descriptor_accessors() -> tuple[Operation, ...]:
     """The accessors of a dtype's fields in ``npy_2_compat.h``; their fields are named ``dtype.<field>``."""
     text = "\n".join(source_file("numpy", CURRENT_NUMPY, COMPAT_HEADER).lines)
     operations: dict[str, Operation] = {}
-    for match in _DESCR_INLINE.finditer(text):
+    for match in _INLINE.finditer(text):
         uses = _DESCR_FIELD.findall(match["body"])
         if uses and match["name"] not in operations:
             writes = any(assignment for _, assignment in uses)
-            wants = "writes" if writes else "borrowed" if "*" in match["returns"] else "reads"
             fields = tuple(sorted({f"dtype.{field}" for field, _ in uses}))
-            operations[match["name"]] = placed(match["name"], python=False, wants=wants, fields=fields,
-                                               lines=(Lines(COMPAT_HEADER, None, match["head"]),))
+            operations[match["name"]] = placed(
+                match["name"], python=False, wants=_wants(writes, match["returns"]), fields=fields,
+                lines=(Lines(COMPAT_HEADER, None, match["head"]),))
     for match in _DESCR_MACRO.finditer(text):
         name = f"PyDataType_{match['name']}"
-        wants = "borrowed" if "*" in match["returns"] else "reads"
-        operations[name] = placed(name, python=False, wants=wants, fields=(f"dtype.{match['field']}",),
+        operations[name] = placed(name, python=False, wants=_wants(False, match["returns"]),
+                                  fields=(f"dtype.{match['field']}",),
                                   lines=(Lines(COMPAT_HEADER, None, match["head"]),))
     return tuple(operations.values())
 
