@@ -102,14 +102,16 @@ def source_file(project: str, version: str, path: str) -> Quote:
     return Quote(version, path, 1, tuple(source_lines(version, path, project)), project=project)
 
 
-# Run by a book environment's python: where a Python function is defined, and its lines.
+# Run by a book environment's python: where a Python function is defined, its lines, and the
+# installed version of the distribution it belongs to (argv: module, qualified name, distribution).
 _INSPECT = """
-import importlib, inspect, json, sys
+import importlib, importlib.metadata, inspect, json, sys
 target = importlib.import_module(sys.argv[1])
 for part in sys.argv[2].split("."):
     target = getattr(target, part)
 lines, start = inspect.getsourcelines(target)
-print(json.dumps({"file": inspect.getsourcefile(target), "start": start, "lines": lines}))
+print(json.dumps({"file": inspect.getsourcefile(target), "start": start, "lines": lines,
+                  "version": importlib.metadata.version(sys.argv[3])}))
 """
 
 
@@ -129,15 +131,13 @@ def installed_function(env: str, module: str, qualname: str, *, project: str) ->
 
     python = book_env_python(env)
     quiet = {"PYTHON_GIL": "0"}  # importing the module must not start anything else
-    done = subprocess.run([str(python), "-c", _INSPECT, module, qualname], capture_output=True, text=True,
-                          timeout=120, env=quiet)
+    done = subprocess.run([str(python), "-c", _INSPECT, module, qualname, project], capture_output=True,
+                          text=True, timeout=120, env=quiet)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
         raise QuoteError(f"{module}.{qualname} could not be read in {env}: {last}")
     found = json.loads(done.stdout)
-    version = subprocess.run(
-        [str(python), "-c", f"import importlib.metadata as m; print(m.version({project!r}))"],
-        capture_output=True, text=True, timeout=60, env=quiet).stdout.strip()
+    version = found["version"]
     parts = Path(found["file"]).parts
     inside = "/".join(parts[parts.index("site-packages") + 1:])  # scipy/_lib/_testutils.py
     lines = tuple(line.rstrip("\n") for line in found["lines"])
