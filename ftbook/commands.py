@@ -26,13 +26,9 @@ SOURCES_NOTE = ("# numpy-X.Y.Z/: the NumPy X.Y.Z sdist (https://pypi.org/project
                 "unpacked here")
 
 
-def _sources_folder() -> str:
-    return str(cache_dir("sources")) + "/"
-
-
 def _as_reader_path(text: str) -> str:
     """A path into the build's unpacked sources, as the reader's own unpacked copy would be named."""
-    return text.replace(_sources_folder(), "")
+    return text.replace(str(cache_dir("sources")) + "/", "")
 
 
 def reader_command(request: ExampleRun) -> str:
@@ -74,8 +70,7 @@ def commands_box(*runs: Outcome | ExampleRun):
     commands = list(dict.fromkeys(request.reader_command() for request in requests))
     if any(request.env == TSAN_ENV for request in requests):
         commands.insert(0, TSAN_NOTE)
-    given = [text for request in requests for text in (*request.args, *dict(request.variables).values())]
-    if any(_sources_folder() in text for text in given):
+    if any(request.reads_released_sources for request in requests):
         commands.insert(0, SOURCES_NOTE)
     lines = [command if command.startswith("#") else f"$ {command}" for command in commands]
     return Markdown("```console\n" + "\n".join(lines) + "\n```")

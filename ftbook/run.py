@@ -71,6 +71,14 @@ class ExampleRun:
     def environment(self) -> dict[str, str]:
         return {"PYTHON_GIL": "1" if self.gil else "0", **dict(self.variables)}
 
+    @property
+    def reads_released_sources(self) -> bool:
+        """Does an argument or a variable name a file of the unpacked released sources (an sdist's test)?"""
+        from ftbook.provision.cache import cache_dir
+
+        folder = str(cache_dir("sources"))
+        return any(folder in text for text in (*self.args, *dict(self.variables).values()))
+
     def reader_command(self) -> str:
         from ftbook.commands import reader_command
 

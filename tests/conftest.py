@@ -99,7 +99,8 @@ def pytest_collection_finish(session):
 @pytest.fixture(autouse=True)
 def _needed_envs_are_prepared(request):
     """A test marked as needing an environment fails at once, saying so, if it is not there."""
-    for name in sorted(needed_envs(request.node) - {SOURCES}):
+    needed = needed_envs(request.node)
+    for name in sorted(needed - {SOURCES}):
         book_env_python(name)  # raises ProvisionError: "run nox -s docs, which prepares it"
-    if SOURCES in needed_envs(request.node):
+    if SOURCES in needed:
         prepare_sources(log=lambda _: None)  # a no-op when `nox -s tests` made them, as it does

@@ -11,10 +11,7 @@ import pkgutil
 import pytest
 
 import ftbook.claims
-from ftbook.provision.cache import cache_dir
 from ftbook.provision.sources import SOURCES
-
-SOURCES_FOLDER = str(cache_dir("sources"))
 
 
 def claim_modules():
@@ -27,8 +24,7 @@ def claim_params():
     for module in claim_modules():
         for claim, runs in module.TEST_RUNS:
             envs = sorted({run.env for run in runs if run.env is not None})
-            given = [text for run in runs for text in (*run.args, *dict(run.variables).values())]
-            if any(SOURCES_FOLDER in text for text in given):
+            if any(run.reads_released_sources for run in runs):
                 envs.append(SOURCES)  # the run reads a released source (a NumPy sdist's test file)
             where = "+".join(f"{run.env or 'kernel'}{'-gil' if run.gil else ''}" for run in runs)
             params.append(pytest.param(claim, runs, marks=pytest.mark.needs_envs(*envs),
