@@ -148,14 +148,14 @@ class Rule:
 
 RULES = {rule.key: rule for rule in (
     Rule("writes", "distinct",
-         "writes a field of an array it was handed, with no lock and no atomic",
+         "writes a field of an array or dtype it was handed, with no lock and no atomic",
          ("PyCapsule_SetPointer", "PyDict_Watch")),
     Rule("borrowed", "compatible",
-         "returns a pointer into the array's metadata, or a borrowed reference, that another "
-         "operation on the same array frees or replaces",
+         "returns a pointer into an array's or dtype's metadata, or a borrowed reference, that "
+         "another operation on the same object frees or replaces",
          ("PyList_GET_ITEM", "PyDict_GetItem")),
     Rule("reads", "distinct",
-         "reads, with no lock and no atomic, a field that another operation on the same array writes",
+         "reads, with no lock and no atomic, a field that another operation on the same object writes",
          ("PyCapsule_GetPointer", "PyCapsule_GetName")),
 )}
 
