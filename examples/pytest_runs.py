@@ -8,8 +8,10 @@ A test that races passes in some runs, fails in others, and in some kills
 the interpreter. One pytest process cannot tell you which, because a crash
 ends it; this script starts a new one per run, each bounded in time, and
 counts the ends: passed, failed (with the first error pytest reports), a
-signal (with what the interpreter said as it died), or something else
-(pytest could not run the selection: never counted as a pass).
+signal (with what the interpreter said as it died), timed out (the run
+outlived ``--run-timeout`` and was killed: a hang, or a machine too slow for
+the limit; never counted as a pass), or something else (pytest could not run
+the selection: never counted as a pass either).
 
 Everything after ``--`` is handed to pytest; with nothing there, the test
 NumPy added with its fix for numpy/numpy#28197, as the installed NumPy
@@ -41,9 +43,10 @@ import time
 
 import numpy  # noqa: F401  (its version goes in the summary)
 
-from thread_harness import Run, finish, parser, whole_number
+from thread_harness import Run, finish, parser, positive_seconds, whole_number
 
-SUMMARY_KEYS = ("runs", "passed", "failed", "crashed", "other", "pytest_arguments", "gil_enabled_on_import")
+SUMMARY_KEYS = ("runs", "passed", "failed", "crashed", "runs_timed_out", "other", "pytest_arguments",
+                "gil_enabled_on_import")
 
 DEFAULT_TEST = ["--pyargs", "numpy._core.tests.test_multithreading", "-k", "test_multithreaded_repeat"]
 # pytest's own exit statuses other than 0 (passed) and 1 (a test failed): nothing was shown.
@@ -64,7 +67,8 @@ def one_run(arguments, seconds, folder):
         done = subprocess.run([sys.executable, "-m", "pytest", *arguments], capture_output=True, text=True,
                               timeout=seconds, cwd=folder, env=environment)
     except subprocess.TimeoutExpired:
-        return {"ended": "timed out", "seconds": round(time.monotonic() - started, 1), "error": None}
+        return {"ended": "timed out", "seconds": round(time.monotonic() - started, 1),
+                "error": f"killed after {seconds:g} s"}
     took = round(time.monotonic() - started, 1)
     if done.returncode < 0:
         name = signal.Signals(-done.returncode).name
@@ -93,13 +97,19 @@ def with_this_folder(path):
     return os.pathsep.join(filter(None, [here, path]))
 
 
-def gil_after_import(module):
-    """Is the GIL on after importing *module* when nothing forces it off (no PYTHON_GIL)? None: it failed."""
+def gil_after_import(module, seconds):
+    """Is the GIL on after importing *module* when nothing forces it off (no PYTHON_GIL)?
+
+    None: the import failed or took longer than *seconds*.
+    """
     code = f"import {module}, thread_harness; print(thread_harness.gil_enabled())"
     environment = {key: value for key, value in os.environ.items() if key != "PYTHON_GIL"}
     environment["PYTHONPATH"] = with_this_folder(environment.get("PYTHONPATH"))
-    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True,
-                          timeout=120, env=environment)
+    try:
+        done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True,
+                              timeout=seconds, env=environment)
+    except subprocess.TimeoutExpired:
+        return None
     return {"True": True, "False": False}.get(done.stdout.strip())
 
 
@@ -110,6 +120,8 @@ def main(argv=None):
     made = parser(__doc__, threads=None, iterations=None, timeout=600.0)
     made.add_argument("--runs", type=whole_number(1, 50), default=3,
                       help="pytest processes, one after another (default 3)")
+    made.add_argument("--run-timeout", type=positive_seconds, default=120.0,
+                      help="kill a run after this many seconds and count it as timed out (default 120)")
     made.add_argument("--import-check", metavar="MODULE",
                       help="report whether importing MODULE turns the GIL on")
     made.add_argument("--copy-test", metavar="FILE",
@@ -122,6 +134,9 @@ def main(argv=None):
         pytest_arguments = [os.path.basename(args.copy_test), *pytest_arguments]
     arguments = [*pytest_arguments, "-q", "--color=no", "-p", "no:cacheprovider"]
     run = Run(args.timeout)
+    gil_on_import = None
+    if args.import_check:  # checked first, so the runs cannot use up its time
+        gil_on_import = gil_after_import(args.import_check, min(60.0, args.timeout))
     runs = []
     with tempfile.TemporaryDirectory() as folder:  # pytest's rootdir: no conftest or ini of ours around it
         if args.copy_test:
@@ -131,22 +146,23 @@ def main(argv=None):
             if left <= 0:
                 run.deadline_hit = True
                 break
-            runs.append(one_run(arguments, left, folder))
+            # A run that hangs (a dying interpreter can) costs --run-timeout, not the rest of the budget.
+            runs.append(one_run(arguments, min(left, args.run_timeout), folder))
             if runs[-1]["ended"] == "timed out":
-                run.deadline_hit = True
-                break
+                run.deadline_hit = True  # the summary's timed_out, exit status 3 (unless a race showed)
     run.seconds = time.monotonic() - run.started
     counts = {
         "passed": sum(r["ended"] == "passed" for r in runs),
         "failed": sum(r["ended"] == "failed" for r in runs),
         "crashed": sum(r["ended"].startswith("signal") for r in runs),
+        "runs_timed_out": sum(r["ended"] == "timed out" for r in runs),
     }
     counts["other"] = len(runs) - sum(counts.values())
-    said = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+    said = ", ".join(f"{n} {what.removeprefix('runs_').replace('_', ' ')}" for what, n in counts.items() if n)
     return finish(args, run, example="pytest_runs", race_observed=counts["failed"] + counts["crashed"] > 0,
                   text=f"{len(runs)} pytest runs of {' '.join(pytest_arguments)}: {said or 'none'}",
                   runs=runs, **counts, pytest_arguments=arguments,
-                  gil_enabled_on_import=gil_after_import(args.import_check) if args.import_check else None)
+                  gil_enabled_on_import=gil_on_import)
 
 
 if __name__ == "__main__":

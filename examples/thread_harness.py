@@ -62,7 +62,8 @@ def whole_number(low, high):
     return parse
 
 
-def _seconds(text):
+def positive_seconds(text):
+    """An argparse type: a number of seconds, more than 0 and at most an hour, else one line and exit 2."""
     try:
         value = float(text)
     except ValueError:
@@ -95,7 +96,7 @@ def parser(doc, *, threads=4, iterations=1000, timeout=30.0, meaning=None):
     if iterations is not None:
         made.add_argument("--iterations", type=whole_number(1, 10**9), default=iterations,
                           help=f"{meaning['iterations']} (default {iterations})")
-    made.add_argument("--timeout", type=_seconds, default=timeout,
+    made.add_argument("--timeout", type=positive_seconds, default=timeout,
                       help=f"stop after this many seconds (default {timeout:g})")
     made.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
     return made

@@ -61,9 +61,9 @@ def numpy_test_passes_with_the_fix(outcome: Outcome) -> None:
 
 
 def numpy_test_runs_ran_as_labelled(outcome: Outcome) -> None:
-    """Race: on 2.2.2, with 2.2.3's run_threaded swapped in, every run ran the test (passed, failed, crashed).
+    """Race: on 2.2.2, with 2.2.3's run_threaded swapped in, every run ran the test (whatever its end).
 
-    Never pytest trouble (a test not collected, a plugin not loaded): how
+    Passed, failed, crashed or hung, never pytest trouble (a test not collected, a plugin not loaded): how
     often the test catches the race is timing, reported and not asserted.
     """
     summary = outcome.check()
@@ -122,8 +122,9 @@ def scipy_test_passes_with_the_fix(outcome: Outcome) -> None:
 def scipy_runs_ran_as_labelled(outcome: Outcome) -> None:
     """The runs on NumPy 2.2.2 are what the table says: pytest ran SciPy's test in every one, the GIL off.
 
-    Each run ended by passing, by the test's own error or by a signal
-    (never by pytest failing to collect or run the test), all asked-for
+    Each run ended by passing, by the test's own error, by a signal or by
+    being killed at its time limit (a dying interpreter can hang; shown as
+    measured), never by pytest failing to collect or run the test; all asked-for
     runs happened, and SciPy's modules keep the GIL off on their own. How
     many runs failed or crashed is timing: reported, never asserted.
     """

@@ -1,0 +1,52 @@
+"""examples/pytest_runs.py counts how each pytest process ended, and a hung one costs only its own limit."""
+
+import textwrap
+
+from ftbook.run import run_example
+
+TESTS = textwrap.dedent("""
+    import time
+
+
+    def test_passes():
+        pass
+
+
+    def test_fails():
+        raise ValueError("lengths differ")
+
+
+    def test_hangs():
+        time.sleep(600)  # as a dying interpreter can: nothing more happens
+""")
+
+
+def runs_of(tmp_path, selection, *options):
+    test_file = tmp_path / "test_three_ways.py"
+    test_file.write_text(TESTS)
+    return run_example("pytest_runs.py", *options, "--copy-test", test_file, "--json", "--", "-k", selection,
+                       timeout=120)
+
+
+def test_a_hung_run_is_killed_counted_and_the_next_run_still_happens(tmp_path):
+    outcome = runs_of(tmp_path, "test_hangs", "--runs", "2", "--run-timeout", "3")
+    summary = outcome.summary
+    assert [run["ended"] for run in summary["runs"]] == ["timed out", "timed out"], summary["runs"]
+    assert summary["runs_timed_out"] == 2 and summary["other"] == summary["passed"] == 0
+    assert all(run["error"] == "killed after 3 s" for run in summary["runs"])
+    assert summary["timed_out"] is True and outcome.returncode == 3, outcome.describe()
+
+
+def test_passes_and_failures_are_told_apart(tmp_path):
+    passed = runs_of(tmp_path, "test_passes", "--runs", "2").summary
+    assert passed["passed"] == 2 and passed["failed"] == passed["runs_timed_out"] == 0
+    failed = runs_of(tmp_path, "test_fails", "--runs", "1")
+    assert failed.summary["failed"] == 1 and failed.returncode == 1
+    assert failed.summary["runs"][0]["error"] == "ValueError: lengths differ"
+
+
+def test_all_runs_stop_at_the_overall_limit(tmp_path):
+    outcome = runs_of(tmp_path, "test_hangs", "--runs", "5", "--run-timeout", "60", "--timeout", "3")
+    summary = outcome.summary
+    assert len(summary["runs"]) == 1 and summary["runs"][0]["ended"] == "timed out", summary["runs"]
+    assert outcome.returncode == 3
