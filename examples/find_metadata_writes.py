@@ -2,7 +2,7 @@
 # requires-python = ">=3.13"
 # dependencies = []
 # ///
-"""Find writes through NumPy array metadata pointers in C sources.
+"""Find writes to NumPy array and dtype metadata in C sources.
 
 PyArray_DIMS(a), PyArray_SHAPE(a) and PyArray_STRIDES(a) return pointers
 into the array object itself. Writing through them changes the array for
@@ -15,16 +15,32 @@ reads C files and reports, with file, line and enclosing function:
   increment   PyArray_DIMS(a)[i]++, --d[i]
   deref       *PyArray_DIMS(a) = ..., *(d + 1) = ...
   copy        memcpy/memmove/memset with a metadata pointer as destination
+  field       ((PyArrayObject_fields *)a)->nd = ... (nd, descr, flags, dimensions, ...)
+  flags       PyArray_ENABLEFLAGS(a, ...), PyArray_CLEARFLAGS, PyArray_UpdateFlags
+  byteorder   descr->byteorder = ...
+  lazy        if (!x->f) x->f = ...: a field filled on first use, outside any
+              critical section or lock (an atomic store is not a plain "=")
+  handout     &((PyArrayObject_fields *)a)->f passed to a call outside a
+              critical section: the callee may fill it in
 
 A "local pointer" is a variable assigned from one of those calls (or from
 another such pointer, plus an offset) earlier in the same function, and not
-reassigned to something else since. Reads, comparisons, copies *out of* the
-metadata into a local array, comments and string literals are not reported.
+reassigned to something else since; ``*out = PyArray_DIMS(a)`` makes
+``(*out)`` one too, so a helper that hands the dims pointer out through an
+out-parameter and then writes ``(*out)[i]`` is seen.
+
+Each finding names the object written ("object") and where it came from
+("target_origin"): "parameter" (a parameter of the function, or a cast or
+copy of one), "created here" (assigned earlier in the function from a call
+that creates an object: PyArray_NewFromDescr, PyArray_Empty, tp_alloc, ...),
+or "unknown". A write to an object created here cannot race unless the
+function shared it first, which a lexical scan does not see.
 
 It is a lexical scanner, not a compiler: it does not expand macros, follows
-no pointer passed to another function, and reads both branches of an #if.
-It cannot know whether the array written to is still private to the function
-(a freshly created result) or shared (an argument); that is for the reader.
+no pointer into another function, reads both branches of an #if, and takes
+"inside a critical section" from the order of the lines, not from control
+flow. --rules pointers scans with the first version's rules only (writes
+through dims/strides pointers, no out-parameters), to measure against it.
 
 Exit status: 0 scanned (findings or not); 1 findings and --exit-code given,
 or two passes (--iterations) disagreed; 2 bad arguments or a path that is
@@ -43,7 +59,7 @@ from thread_harness import EXIT_OK, EXIT_RACE, Run, finish, parser, run_threaded
 
 # The keys of its --json summary besides the harness's: the book's chapters and tests
 # read them by name, so renaming one changes a contract (the book's nox -s uses -- find_metadata_writes.py).
-SUMMARY_KEYS = ("passes", "files", "fastest_pass_seconds", "count", "findings")
+SUMMARY_KEYS = ("passes", "files", "fastest_pass_seconds", "count", "findings", "rules")
 
 SUFFIXES = (".c", ".h", ".cpp", ".cc", ".cxx", ".hpp", ".c.src", ".h.src", ".cpp.src")
 SOURCES = ("PyArray_DIMS", "PyArray_SHAPE", "PyArray_STRIDES")
@@ -58,6 +74,27 @@ TOKEN = re.compile(r"""
 # a declarator: the start of a statement, an operator, an opening bracket.
 DEREF_AFTER = {None, ";", "{", "}", "(", "[", ",", "=", "return", "?", ":", "!", "&&", "||", *ASSIGN}
 KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "else", "do", "case", "goto"}
+RULES = ("all", "pointers")  # every rule; only the first version's writes through dims/strides pointers
+
+# The fields of PyArrayObject_fields a write to which changes what readers of the array see.
+ARRAY_FIELDS = {"nd", "descr", "flags", "dimensions", "strides", "base", "data", "_buffer_info",
+                "weakreflist"}
+FIELDS_TYPE = "PyArrayObject_fields"
+FLAG_WRITERS = ("PyArray_ENABLEFLAGS", "PyArray_CLEARFLAGS", "PyArray_UpdateFlags")
+DESCR_FIELDS = {"byteorder"}
+# Calls whose result is a new object, not yet seen by any other thread.
+CREATOR = re.compile(r"""
+    PyArray_(?:New\w*|SimpleNew\w*|Empty\w*|Zeros\w*|DescrNew\w*|View|NewCopy|Copy)
+  | PyObject_(?:GC_)?New\w*
+  | tp_alloc | new_\w+ | \w+_new
+""", re.X)
+# Calls and macros that open and close a region no other thread runs at the same time
+# (for the same object or lock). Lexical: a region runs from the opening line to the closing one.
+SYNC_OPEN = re.compile(r"Py_BEGIN_CRITICAL_SECTION\w*|PyMutex_Lock|\w*acquire\w*|\w+_lock|lock_guard|"
+                       r"unique_lock|scoped_lock", re.I)
+SYNC_CLOSE = re.compile(r"Py_END_CRITICAL_SECTION\w*|\w*unlock\w*|\w*release\w*", re.I)
+# What a field holds before it is first filled: `if (!x->f)` or `if (x->f == NULL)`.
+UNSET = {"NULL", "0", "nullptr", "-1"}
 
 
 # ---------------------------------------------------------------- lexing
@@ -131,15 +168,29 @@ class Scanner:
                     return k
         return len(self.values)
 
+    def match_back(self, index):
+        """Index of the bracket opening the one that closes at *index* (or -1)."""
+        pairs = {")": "(", "]": "[", "}": "{"}
+        closing, opening = self.values[index], pairs[self.values[index]]
+        depth = 0
+        for k in range(index, -1, -1):
+            if self.values[k] == closing:
+                depth += 1
+            elif self.values[k] == opening:
+                depth -= 1
+                if depth == 0:
+                    return k
+        return -1
+
     def functions(self):
-        """(name, first token, last token) of every function body.
+        """(name, parameter names, first token, last token) of every function body.
 
         A body is a top-level brace block preceded by ``name(...)``. A "{" or
         "}" in column 0 is taken as top level whatever the brace count says:
         that resynchronises after an #if/#else that opens a brace twice.
         """
         depth, k, found = 0, 0, []
-        start = name = None
+        start = header = None
         while k < len(self.values):
             value = self.values[k]
             if value == "{":
@@ -149,26 +200,43 @@ class Scanner:
                     k += 1  # extern "C" { ... } and namespace x { ... } hold functions
                     continue
                 if depth == 0:
-                    name = self.function_name(k)
+                    header = self.function_name(k)
                     start = k
                 depth += 1
             elif value == "}":
                 depth = 0 if self.column_of(k) == 0 else max(depth - 1, 0)
                 if depth == 0 and start is not None:
-                    if name:
-                        found.append((name, start, k))
-                    start = name = None
+                    if header:
+                        found.append((header[0], self.parameter_names(header[1]), start, k))
+                    start = header = None
             k += 1
-        if start is not None and name:
-            found.append((name, start, len(self.values) - 1))
+        if start is not None and header:
+            found.append((header[0], self.parameter_names(header[1]), start, len(self.values) - 1))
         return found
+
+    def parameter_names(self, opening):
+        """The names declared in the parameter list whose "(" is at *opening*: the last name of each part."""
+        names, last_name, depth = set(), None, 0
+        for k in range(opening + 1, self.match(opening) + 1):
+            value = self.values[k]
+            if depth == 0 and value in {",", ")"}:
+                if last_name:
+                    names.add(last_name)
+                last_name = None
+            if value in {"(", "["}:
+                depth += 1
+            elif value in {")", "]"}:
+                depth -= 1
+            elif depth == 0 and self.tokens[k][0] == "ident" and value not in {"void", "const"}:
+                last_name = value
+        return names
 
     def transparent(self, brace):
         before = self.values[max(0, brace - 2):brace]
         return "extern" in before or "namespace" in before
 
     def function_name(self, brace):
-        """The name before the parameter list that precedes the "{" at *brace*, or None."""
+        """(name, index of its parameter list's "(") of the function whose body opens at *brace*, or None."""
         k = brace - 1
         while k >= 0 and self.tokens[k][0] == "ident" and self.values[k] not in KEYWORDS:
             k -= 1  # K&R-style qualifiers between ")" and "{", e.g. NPY_GCC_OPT_3
@@ -186,35 +254,62 @@ class Scanner:
         if k > 0 and self.tokens[k - 1][0] == "ident" and self.values[k - 1] not in KEYWORDS:
             if k > 1 and self.values[k - 2] in {"=", "return"}:
                 return None
-            return self.values[k - 1]
+            return self.values[k - 1], k
         return None
 
     # -- metadata pointer expressions
 
     def pointer_at(self, k, aliases):
-        """If a metadata pointer expression starts at token *k*: (end, description); else None.
+        """If a metadata pointer expression starts at token *k*: (end, (target, via, object)); else None.
 
-        ``PyArray_DIMS(x)`` (optionally cast), or a local pointer variable
-        that currently points into metadata.
+        ``PyArray_DIMS(x)`` (optionally cast), a local pointer variable that
+        currently points into metadata, or ``(*out)`` for an out-parameter
+        that was handed such a pointer.
         """
         value = self.values[k]
         if value in SOURCES and k + 1 < len(self.values) and self.values[k + 1] == "(":
             end = self.match(k + 1)
-            return end, (join_tokens(self.values[k:end + 1]), "")
+            return end, (join_tokens(self.values[k:end + 1]), "", self.object_in(k + 2, end))
         if (value in aliases and self.tokens[k][0] == "ident"
                 and (k == 0 or self.values[k - 1] not in {".", "->"})):
             return k, aliases[value]
+        if value == "(" and self.values[k + 1:k + 2] == ["*"] and k + 3 < len(self.values) \
+                and self.values[k + 3] == ")" and "(*" + self.values[k + 2] in aliases:
+            return k + 3, aliases["(*" + self.values[k + 2]]
         if value == "(":  # a cast: (npy_intp *)PyArray_DIMS(x), (const npy_intp *)d
-            close = k + 1
-            while close < len(self.values) and close - k < 6 and (
-                    self.values[close] == "*" or self.tokens[close][0] == "ident"):
-                close += 1
-            if close + 1 < len(self.values) and self.values[close] == ")" and self.values[close - 1] == "*":
+            close = self.cast_end(k)
+            if close is not None:
                 return self.pointer_at(close + 1, aliases)
         return None
 
+    def cast_end(self, k):
+        """If a cast such as ``(const npy_intp *)`` starts at token *k*: the index of its ")"; else None."""
+        close = k + 1
+        while close < len(self.values) and close - k < 6 and (
+                self.values[close] == "*" or self.tokens[close][0] == "ident"):
+            close += 1
+        if close + 1 < len(self.values) and self.values[close] == ")" and self.values[close - 1] == "*":
+            return close
+        return None
+
+    def object_in(self, start, end):
+        """The variable an expression in tokens [start, end) is about: its first name after casts and "("."""
+        k = start
+        while k < end:
+            if self.values[k] == "(":
+                close = self.cast_end(k)
+                k = close + 1 if close is not None else k + 1
+            elif self.values[k] in {"&", "*"}:
+                k += 1
+            else:
+                break
+        if k >= end or self.tokens[k][0] != "ident":
+            return ""
+        path = self.path_at(k)  # fa->base: the base array, not fa itself
+        return path[0] if path and path[1] <= end else self.values[k]
+
     def pointer_value(self, start, end, aliases):
-        """Description if tokens [start, end) evaluate to a metadata pointer, else None.
+        """(target, via, object) if tokens [start, end) evaluate to a metadata pointer, else None.
 
         Accepts ``P``, ``P + n``, ``P - n``, ``&P[n]``, ``(P)`` and casts of
         those, where P is a metadata pointer expression. ``P[n]`` is a value,
@@ -240,54 +335,211 @@ class Scanner:
             return found[1]
         return None
 
+    # -- where an object came from, and what guards a write
+
+    def origin_of(self, start, end, origins):
+        """Where tokens [start, end) get their object: "created here", an *origins* value, or "unknown"."""
+        for k in range(start, end - 1):
+            if self.values[k + 1] == "(" and CREATOR.fullmatch(self.values[k]):
+                return "created here"
+        name = self.object_in(start, end).split("->")[0]
+        after = self.object_in_end(start, end)
+        if name in origins and (after >= end or self.values[after] in {";", ","}):
+            return origins[name]  # x = y, x = (T *)y: the same object as y
+        return "unknown"
+
+    def object_in_end(self, start, end):
+        """The index just after the name :meth:`object_in` finds (or *end*)."""
+        name = self.object_in(start, end).split("->")[0]
+        for k in range(start, end):
+            if self.values[k] == name:
+                return k + 1
+        return end
+
+    def sync_depths(self, first, last):
+        """For every token of a function: how many critical sections or locks are open there, in line order.
+
+        Lexical: a region runs from the opening call to the closing one, so an
+        early ``return`` between them is not seen; C++ guards (lock_guard)
+        stay open to the end of the function.
+        """
+        depths, depth = {}, 0
+        for k in range(first, last + 1):
+            value = self.values[k]
+            calls = k + 1 <= last and self.values[k + 1] == "("
+            if self.tokens[k][0] == "ident" and calls and SYNC_CLOSE.fullmatch(value):
+                depth = max(depth - 1, 0)
+            elif self.tokens[k][0] == "ident" and (calls or value.endswith(("_guard", "_lock"))) \
+                    and SYNC_OPEN.fullmatch(value):
+                depth += 1
+            depths[k] = depth
+        return depths
+
+    def path_at(self, k):
+        """``a->b->c`` starting at token *k*: (text, index after it); None if no field access starts there."""
+        if self.tokens[k][0] != "ident" or (k > 0 and self.values[k - 1] in {".", "->"}):
+            return None
+        end = k + 1
+        while end + 1 < len(self.values) and self.values[end] == "->" and self.tokens[end + 1][0] == "ident":
+            end += 2
+        if end == k + 1 or (end < len(self.values) and self.values[end] in {"(", "[", "."}):
+            return None
+        return join_tokens(self.values[k:end]), end
+
+    def unset_guards(self, start, end):
+        """The fields a condition in [start, end) tests for "not filled yet": ``!x->f``, ``x->f == NULL``."""
+        guards = set()
+        for k in range(start, end):
+            path = self.path_at(k)
+            if not path:
+                continue
+            text, after = path
+            if self.values[k - 1] == "!":
+                guards.add(text)
+            elif after < end and self.values[after] == "==":
+                compared = "".join(self.values[after + 1:after + 3])
+                if self.values[after + 1] in UNSET or compared in UNSET:
+                    guards.add(text)
+            elif self.values[k - 1] == "==" and self.values[k - 2] in UNSET:
+                guards.add(text)
+        return guards
+
     # -- the scan
 
-    def scan(self):
+    def scan(self, rules="all"):
         findings = []
-        for name, first, last in self.functions():
-            findings.extend(self.scan_function(name, first, last))
+        for name, parameters, first, last in self.functions():
+            findings.extend(self.scan_function(name, parameters, first, last, rules))
         return findings
 
-    def scan_function(self, function, first, last):
-        aliases = {}  # local variable -> what it points into
+    def scan_function(self, function, parameters, first, last, rules="all"):
+        every_rule = rules == "all"
+        aliases = {}  # local variable -> (target, via, object) of the metadata it points into
+        origins = dict.fromkeys(parameters, "parameter")  # variable -> where its object came from
+        fields_views = set()  # variables declared or cast as PyArrayObject_fields *
+        depths = self.sync_depths(first, last)
+        lazily_filled = set()  # token indexes already reported as a lazy fill
         findings = []
+
+        def report(index, kind, target, via, written):
+            # An object reached from a parameter (a->base) is lent as the parameter is; one
+            # reached from an object created here is not created here.
+            root = written.split("->")[0]
+            origin = origins.get(root, "unknown")
+            if root != written and origin != "parameter":
+                origin = "unknown"
+            findings.append(self.finding(index, function, kind, target, via, written, origin))
+
         k = first + 1
         while k < last:
             value = self.values[k]
-            # 1. (re)assignment of a plain variable: track or forget a local pointer
+            # 1. (re)assignment of a plain variable: track or forget a local pointer and its origin
             if (self.tokens[k][0] == "ident" and k + 1 < last and self.values[k + 1] == "="
                     and self.values[k - 1] not in {".", "->"}
                     and not (self.values[k - 1] == "*" and self.values[k - 2] in DEREF_AFTER - {","})):
                 end = self.expression_end(k + 2, last)
                 described = self.pointer_value(k + 2, end, aliases)
                 if described:
-                    root, via = described
+                    target, via, written = described
                     step = f"{value} (line {self.line_of(k)})"
-                    aliases[value] = (root, f"{step} <- {via}" if via else step)
+                    aliases[value] = (target, f"{step} <- {via}" if via else step, written)
                 else:
                     aliases.pop(value, None)
+                origins[value] = self.origin_of(k + 2, end, origins)
+                if self.values[k + 2:k + 5] == ["(", FIELDS_TYPE, "*"]:
+                    fields_views.add(value)
                 k += 2
                 continue
+            if every_rule and value == FIELDS_TYPE and self.values[k + 1] == "*" \
+                    and self.tokens[k + 2][0] == "ident" and self.values[k + 3] != ")":
+                fields_views.add(self.values[k + 2])  # PyArrayObject_fields *fa
+            # 1b. *out = PyArray_DIMS(a): the caller's pointer now points into a's metadata
+            if (every_rule and value == "*" and self.values[k - 1] in DEREF_AFTER - {","}
+                    and self.tokens[k + 1][0] == "ident" and self.values[k + 2] == "="):
+                end = self.expression_end(k + 3, last)
+                described = self.pointer_value(k + 3, end, aliases)
+                if described:
+                    target, via, written = described
+                    step = f"*{self.values[k + 1]} (line {self.line_of(k)})"
+                    out = "(*" + self.values[k + 1]
+                    aliases[out] = (target, f"{step} <- {via}" if via else step, written)
             # 2. a copy into metadata: memcpy(P, ...)
             if value in COPIERS and k + 1 < last and self.values[k + 1] == "(":
                 close = self.match(k + 1)
                 end = self.expression_end(k + 2, close)
                 described = self.pointer_value(k + 2, end, aliases)
                 if described:
-                    findings.append(self.finding(k, function, "copy", described))
+                    report(k, "copy", *described)
                 k += 2
                 continue
+            if every_rule:
+                # 4. PyArray_ENABLEFLAGS(a, ...) and friends: a read-modify-write of a's flags
+                if value in FLAG_WRITERS and self.values[k + 1] == "(":
+                    close = self.match(k + 1)
+                    written = self.object_in(k + 2, self.expression_end(k + 2, close))
+                    report(k, "flags", join_tokens(self.values[k:k + 2]) + written + ")", "", written)
+                # 5. a field of an array or descriptor: ((PyArrayObject_fields *)a)->nd = ..., d->byteorder
+                if value == "->" and self.values[k + 1] in ARRAY_FIELDS | DESCR_FIELDS:
+                    self.field_write(k, last, fields_views, depths, report)
+                # 6. if (!x->f) { ... x->f = ... }: filled on first use
+                if value == "if" and self.values[k + 1] == "(":
+                    self.lazy_fills(k, last, depths, lazily_filled, report)
             # 3. writes through a pointer expression starting here
-            found = self.pointer_at(k, aliases) if self.tokens[k][0] == "ident" else None
+            out_parameter = every_rule and value == "(" and self.values[k + 1] == "*"  # (*out)[i] = ...
+            found = self.pointer_at(k, aliases) if self.tokens[k][0] == "ident" or out_parameter else None
             if found:
                 end, described = found
                 kind = self.write_kind(k, end, last)
                 if kind:
-                    findings.append(self.finding(k, function, kind, described))
-                k = end + 1
-                continue
+                    report(k, kind, *described)
+                    k = end + 1
+                    continue
+                if self.tokens[k][0] == "ident":
+                    k = end + 1
+                    continue
             k += 1
         return findings
+
+    def field_write(self, arrow, last, fields_views, depths, report):
+        """Report a write to, or a hand-out of, the field after the "->" at *arrow*."""
+        field = self.values[arrow + 1]
+        base = arrow - 1
+        if self.values[base] == ")":  # ((PyArrayObject_fields *)a)->field
+            opening = self.match_back(base)
+            if self.values[opening + 1:opening + 4] != ["(", FIELDS_TYPE, "*"]:
+                return
+            written, start = self.object_in(opening + 1, base), opening
+        elif self.tokens[base][0] == "ident" and self.values[base - 1] not in {".", "->"}:
+            if field in ARRAY_FIELDS and self.values[base] not in fields_views:
+                return  # some other struct's "flags" or "data"
+            written, start = self.values[base], base
+        else:
+            return
+        target = join_tokens(self.values[start:arrow + 2])
+        after = self.values[arrow + 2] if arrow + 2 < last else None
+        if after in ASSIGN or after in {"++", "--"}:
+            report(start, "byteorder" if field in DESCR_FIELDS else "field", target, "", written)
+        elif self.values[start - 1] == "&" and self.values[start - 2] in {"(", ","} and depths[start] == 0:
+            report(start, "handout", target, "", written)
+
+    def lazy_fills(self, keyword, last, depths, lazily_filled, report):
+        """Report unsynchronised writes, in the body of the ``if`` at *keyword*, to a field it tests unset."""
+        close = self.match(keyword + 1)
+        guards = self.unset_guards(keyword + 2, close)
+        if not guards or close + 1 >= last:
+            return
+        braced = self.values[close + 1] == "{"
+        body_end = self.match(close + 1) if braced else self.expression_end(close + 1, last)
+        for k in range(close + 1, min(body_end, last)):
+            path = self.path_at(k)
+            if not path or path[0] not in guards or k in lazily_filled or depths[k] > 0:
+                continue
+            after = path[1]
+            assigned = after < last and self.values[after] == "="
+            handed = self.values[k - 1] == "&" and self.values[k - 2] in {"(", ","}
+            if assigned or handed:
+                lazily_filled.add(k)
+                report(k, "lazy", path[0], "", self.values[k])
 
     def write_kind(self, start, end, last):
         """What kind of write, if any, the pointer expression at [start, end] is the target of."""
@@ -340,16 +592,17 @@ class Scanner:
             k += 1
         return limit
 
-    def finding(self, index, function, kind, target):
+    def finding(self, index, function, kind, target, via, written, origin):
         line = self.line_of(index)
-        root, via = target
         return {
             "file": self.path,
             "line": line,
             "function": function,
             "kind": kind,
-            "target": root,  # PyArray_DIMS(aop)
+            "target": target,  # PyArray_DIMS(aop)
             "via": via,  # the local pointers it went through, latest first; "" if written directly
+            "object": written,  # aop: the variable whose object is written
+            "target_origin": origin,  # "parameter", "created here" or "unknown"
             "code": self.lines[line - 1].strip() if line <= len(self.lines) else "",
         }
 
@@ -363,9 +616,9 @@ def join_tokens(tokens):
     return text
 
 
-def scan_file(path):
+def scan_file(path, rules="all"):
     text = Path(path).read_text(encoding="utf-8", errors="replace")
-    return Scanner(path, text).scan()
+    return Scanner(path, text).scan(rules)
 
 
 def collect(paths):
@@ -380,8 +633,8 @@ def collect(paths):
     return files
 
 
-def scan_all(files, threads, run):
-    """Scan *files* on *threads* threads; returns (findings in file order, every file scanned?)."""
+def scan_all(files, threads, run, rules="all"):
+    """Scan *files* on *threads* threads with *rules*: (findings in file order, every file scanned?)."""
     results = {}
     pending = list(reversed(files))
     lock = threading.Lock()  # guards pending and results: shared by the workers
@@ -392,7 +645,7 @@ def scan_all(files, threads, run):
                 if not pending:
                     return
                 path = pending.pop()
-            found = scan_file(path)
+            found = scan_file(path, rules)
             with lock:
                 results[path] = found
 
@@ -408,6 +661,9 @@ def main(argv=None):
     made.add_argument("paths", nargs="*", type=Path,
                       help="C files or folders to scan (default: the folder this script is in)")
     made.add_argument("--exit-code", action="store_true", help="exit 1 if anything was found")
+    made.add_argument("--rules", choices=RULES, default="all",
+                      help="all (default), or pointers: only the first version's writes through "
+                           "dims/strides pointers, to compare against it")
     made.epilog = ("exit status: 0 scanned; 1 findings with --exit-code, or two passes disagreed; 2 bad "
                    "arguments or a missing path; 3 the time limit ran out first; 4 a scanning thread raised")
     args = made.parse_args(argv)
@@ -419,7 +675,7 @@ def main(argv=None):
     passes, fastest, first, disagree = 0, None, None, False
     for _ in range(args.iterations):
         started = time.monotonic()
-        findings, complete = scan_all(files, args.threads, run)
+        findings, complete = scan_all(files, args.threads, run, args.rules)
         if not complete:  # the time limit, or a worker raised
             break
         fastest = min(fastest or float("inf"), time.monotonic() - started)
@@ -432,16 +688,16 @@ def main(argv=None):
     if not args.json:
         for f in findings:
             via = f" via {f['via']}" if f["via"] else ""
-            print(f"{f['file']}:{f['line']}: {f['function']}: {f['kind']} write through {f['target']}{via}\n"
-                  f"    {f['code']}")
+            print(f"{f['file']}:{f['line']}: {f['function']}: {f['kind']} write to {f['target']}{via} "
+                  f"({f['target_origin']})\n    {f['code']}")
     text = (f"pass {passes} found something else than pass 1" if disagree
-            else f"{len(findings)} write(s) through array metadata in {len(files)} file(s)")
+            else f"{len(findings)} write(s) to array or dtype metadata in {len(files)} file(s)")
     if passes < args.iterations and not disagree:
         text += f"; stopped after {passes} of {args.iterations} passes"
     status = finish(args, run, example="find_metadata_writes", race_observed=disagree, text=text,
                     passes=passes, files=len(files),
                     fastest_pass_seconds=None if fastest is None else round(fastest, 3),
-                    count=len(findings), findings=findings)
+                    count=len(findings), findings=findings, rules=args.rules)
     return EXIT_RACE if status == EXIT_OK and findings and args.exit_code else status
 
 

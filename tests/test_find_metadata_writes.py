@@ -63,7 +63,7 @@ def test_exit_code_option():
     outcome = run_example("find_metadata_writes.py", str(FIXTURES / "flagged.c"), "--exit-code",
                           timeout=60)
     assert outcome.returncode == 1
-    assert outcome.stdout.strip().splitlines()[-1].startswith("24 write(s) through array metadata")
+    assert outcome.stdout.strip().splitlines()[-1].startswith("24 write(s) to array or dtype metadata")
     clean = run_example("find_metadata_writes.py", str(FIXTURES / "not_flagged.c"), "--exit-code",
                         timeout=60)
     assert clean.returncode == 0
