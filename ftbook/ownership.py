@@ -1,0 +1,554 @@
+"""The metadata ownership map: every place today's NumPy writes a field of an array or a dtype.
+
+An array's metadata is the fields of ``PyArrayObject_fields`` (``nd``,
+``dimensions``, ``strides``, ``descr``, ``flags``, ``base``, the
+buffer-info cache ...) and a dtype's the fields of ``PyArray_Descr`` and of
+``_PyArray_LegacyDescr`` (``byteorder``, ``elsize``, ``hash``, ``names``
+...). Both structs are read from today's ``ndarraytypes.h``; then every C
+and C++ file of the sdist is scanned for the places that write one of those
+fields, and each place is judged:
+
+- **made here**: the object was created earlier in the same function (a
+  call of one of :data:`CREATORS`, directly or through a cast), so no other
+  thread can hold it yet. Decided by the scan, with the line that made it.
+- **judged**: every other place has an entry in :data:`JUDGEMENTS`, keyed
+  by function and field, saying who can see the object while it is written
+  and why that is, or is not, safe.
+
+:func:`sites` returns the places; :func:`unjudged` the ones with neither,
+and the chapter's build fails on any of those, so a new NumPy release
+cannot slip a new writer past the book. How each write is synchronised
+(nothing, an atomic store, a critical section, a lock) is read from the
+code around it, not judged.
+
+It is a lexical scan, like the book's checker, and shares its blind spots:
+no macro is expanded except the writers named in :data:`WRITER_CALLS`, and
+a write through a pointer the function did not name as one of the two
+structs (a ``void *``, a pointer handed in through another struct) is not
+seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+from ftbook.provision.sources import CURRENT_NUMPY, sdist_dir
+from ftbook.quote import TAG_URL
+
+HEADER = "numpy/_core/include/numpy/ndarraytypes.h"
+# Which struct a C type names: the array's fields, or a dtype's (the legacy struct adds names, fields ...).
+STRUCTS = {"PyArrayObject_fields": "array", "PyArray_Descr": "dtype", "PyArray_Descr_fields": "dtype",
+           "_PyArray_LegacyDescr": "dtype", "_PyArray_LegacyDescr_fields": "dtype"}
+# Macros and accessors that return the struct of their argument: writing a field through one writes it.
+STRUCT_OF = {"_PyArray_GET_ITEM_DATA": "array", "_PyDataType_GET_ITEM_DATA": "dtype",
+             "_PyArray_LegacyDescr_GET_ITEM_DATA": "dtype",
+             "PyArray_DESCR": "dtype", "PyArray_DTYPE": "dtype"}  # an array's descriptor: a dtype's fields
+SUFFIXES = (".c", ".cpp", ".h", ".hpp", ".c.src", ".h.src", ".cpp.src")
+
+# Calls that return an object nobody else holds yet: a new array, a new (copied) descriptor, raw allocation.
+# Not PyArray_DescrFromType and its kin: they return shared, process-wide descriptors.
+CREATORS = re.compile(r"""
+    PyArray_NewFromDescr\w* | PyArray_New | PyArray_NewLikeArray\w* | PyArray_SimpleNew\w*
+  | PyArray_Empty\w* | PyArray_Zeros\w* | PyArray_NewCopy | PyArray_View
+  | PyArray_DescrNew | PyArray_DescrNewFromType | PyArray_DescrNewByteorder | new_stringdtype_instance
+  | PyObject_New | PyObject_GC_New | PyObject_Malloc | PyArray_malloc | [\w.]+(?:->|\.)tp_(?:alloc|new)
+""", re.X)
+# Statements that make *name* refer to a new object: "name = CREATOR(...)" (through a cast or not),
+# PyArray_DESCR_REPLACE(name) (a copy of the descriptor: the copy-modify fix), or the address of a
+# struct on the function's own stack ("dummy = (PyArrayObject *)&dummy_fields").
+_MADE = r"""
+    \b{name}\s*=(?!=)\s*(?:\(\s*\w+\s*\*\s*\)\s*)?(?:(?P<call>[\w.>\-]+)\s*\(|&\s*(?P<stack>\w+)\s*;)
+  | \bPyArray_DESCR_REPLACE\s*\(\s*(?P<copied>{name})\s*\)
+"""
+
+ASSIGN_OPERATOR = r"(?:[-+*/%&|^]|<<|>>)?=(?!=)|\+\+|--"
+# Functions and macros that write a field of the object named by their first argument.
+WRITER_CALLS = {
+    "PyArray_ENABLEFLAGS": ("array", "flags"),
+    "PyArray_CLEARFLAGS": ("array", "flags"),
+    "PyArray_UpdateFlags": ("array", "flags"),
+    "PyDataType_SET_ELSIZE": ("dtype", "elsize"),
+}
+# Accessors whose result points into the array itself: writing through them writes the array's field.
+POINTING_ACCESSORS = {"PyArray_DIMS": "dimensions", "PyArray_SHAPE": "dimensions",
+                      "PyArray_STRIDES": "strides"}
+
+SYNC_OPENERS = {  # a write between an opener and its closer is synchronised by it
+    "critical section": ("Py_BEGIN_CRITICAL_SECTION", "Py_END_CRITICAL_SECTION"),
+    "PyMutex": ("PyMutex_Lock", "PyMutex_Unlock"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+    """One place in the sdist that writes one field of an array or a dtype."""
+
+    path: str  # numpy/_core/src/multiarray/getset.c
+    line: int
+    function: str  # the enclosing function ("" at file scope)
+    owner: str  # "array" or "dtype"
+    field: str  # "flags", "dimensions" (the dims pointer or the values it points to) ...
+    obj: str  # the expression written through: "self", "PyArray_DIMS(aop)"
+    how: str  # "assignment", "element", "call of PyArray_ENABLEFLAGS", "copy into", "atomic store"
+    code: str  # the statement's first line, as in the source
+    synchronised: str  # "none", "atomic", "critical section", "PyMutex"
+    made_at: int | None  # the line that created the object, when the function did
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.function, f"{self.owner}.{self.field}"
+
+    def url(self, version: str = CURRENT_NUMPY) -> str:
+        return TAG_URL["numpy"].format(version=version, path=self.path, start=self.line, end=self.line
+                                       ).removesuffix(f"-L{self.line}")
+
+
+# --- The structs ---------------------------------------------------------------------------------
+
+def _code_only(text: str) -> str:
+    """*text* with comments and string and character literals blanked out; lines and columns kept."""
+    def blank(match: re.Match) -> str:
+        return re.sub(r"[^\n]", " ", match.group(0))
+
+    return re.sub(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', blank, text, flags=re.S)
+
+
+def _struct_body(header: str, opening: str, *closings: str) -> str:
+    """The body of the struct that ends with the first of *closings* found in *header*."""
+    end = next(header.index(closing) for closing in closings if closing in header)
+    return header[header.rindex(opening, 0, end) + len(opening):end]
+
+
+def _field_names(body: str) -> tuple[str, ...]:
+    names = []
+    for line in body.splitlines():
+        line = line.strip()
+        if line.startswith("#") or "PyObject_HEAD" in line or not line.endswith(";"):
+            continue
+        names.append(re.search(r"(\w+)\s*(?:\[[^\]]*\])?\s*;$", line).group(1))
+    return tuple(names)
+
+
+@cache
+def struct_fields(version: str = CURRENT_NUMPY) -> dict[str, tuple[str, ...]]:
+    """The fields of the array struct and of the two dtype structs, in *version*'s ``ndarraytypes.h``."""
+    header = _code_only((sdist_dir(version) / HEADER).read_text())
+    return {
+        "PyArrayObject_fields": _field_names(_struct_body(header, "typedef struct tagPyArrayObject_fields {",
+                                                          "} PyArrayObject_fields;")),
+        "PyArray_Descr": _field_names(_struct_body(header, "typedef struct _PyArray_Descr {",
+                                                   "} PyArray_Descr_fields;")),
+        "_PyArray_LegacyDescr": _field_names(_struct_body(header, "typedef struct {",
+                                                          "} _PyArray_LegacyDescr_fields;",  # 2.5
+                                                          "} _PyArray_LegacyDescr;")),
+    }
+
+
+def fields_of(owner: str, version: str = CURRENT_NUMPY) -> tuple[str, ...]:
+    """Every field an *owner* ("array" or "dtype") has, in the header's order, without repeats."""
+    found = struct_fields(version)
+    names = [name for struct, names in found.items() if STRUCTS[struct] == owner for name in names]
+    return tuple(dict.fromkeys(names))
+
+
+# --- Functions in a file -------------------------------------------------------------------------
+
+_FUNCTION_HEAD = re.compile(r"([\w@]+)\s*\((?:[^()]|\([^()]*\))*\)\s*(?:const\s*)?(?:noexcept\s*)?$")
+_TRANSPARENT = re.compile(r"(?:namespace(?:\s+\w+)?|extern)\s*$")  # extern "C": the string was blanked
+_NOT_FUNCTIONS = {"if", "for", "while", "switch", "return", "sizeof", "defined"}
+
+
+def _first_branches(code: str) -> str:
+    """*code* with every ``#else``/``#elif`` branch blanked (lines kept): what the braces are counted on.
+
+    ``#if A / struct x { / #else / struct y { / #endif`` opens one brace in
+    the compiled code but two in the text; counting both would swallow the
+    rest of the file. Writes are still searched for in every branch.
+    """
+    kept, skipping = [], []  # per open #if: is the current branch one after the first?
+    for line in code.split("\n"):
+        directive = re.match(r"\s*#\s*(if|ifdef|ifndef|elif|else|endif)\b", line)
+        if directive:
+            word = directive.group(1)
+            if word.startswith("if"):
+                skipping.append(False)
+            elif word == "endif" and skipping:
+                skipping.pop()
+            elif skipping:
+                skipping[-1] = True
+            kept.append(line)
+            continue
+        kept.append(" " * len(line) if any(skipping) else line)
+    return "\n".join(kept)
+
+
+def _match_brace(code: str, opening: int) -> int:
+    depth = 0
+    for index in range(opening, len(code)):
+        if code[index] == "{":
+            depth += 1
+        elif code[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return len(code)
+
+
+def functions(code: str) -> Iterator[tuple[str, int, int, int]]:
+    """(name, start of its signature, its "{", its "}") for each function defined at file scope in *code*.
+
+    Namespaces and ``extern "C"`` blocks are looked into; other top-level
+    blocks (struct bodies, initialisers) are skipped whole.
+    """
+    position, statement_start = 0, 0
+    while True:
+        opening = code.find("{", position)
+        if opening < 0:
+            return
+        before = code[statement_start:opening]
+        head = re.sub(r"^\s*#[^\n]*$", "", before, flags=re.M).strip()  # preprocessor lines are not a head
+        if _TRANSPARENT.search(head):
+            position = statement_start = opening + 1
+            continue
+        closing = _match_brace(code, opening)
+        named = _FUNCTION_HEAD.search(head)
+        if named and named.group(1) not in _NOT_FUNCTIONS and "=" not in head.split("(")[0]:
+            yield named.group(1), statement_start, opening, closing
+        position = closing + 1
+        following = re.match(r"[^;{}]*;", code[position:])  # "} name;" or "};" closes a declaration
+        statement_start = position = position + (following.end() if following else 0)
+        # A closing brace of a namespace we entered: start the next statement after it.
+        while True:
+            stray = re.match(r"\s*}\s*;?", code[position:])
+            if not stray:
+                break
+            statement_start = position = position + stray.end()
+
+
+# --- Writes in a function ------------------------------------------------------------------------
+
+_TYPE_NAMES = "|".join(map(re.escape, STRUCTS))
+_DECLARED = re.compile(rf"\b({_TYPE_NAMES})\s*\*\s*(\w+)")
+_MORE_DECLARED = re.compile(r"\s*(?:=[^,;(){}]*)?,\s*\*\s*(\w+)")
+_OBJECT = rf"""
+    # ((T *)x) and ((T *)(x))
+    \(\s*\(\s*(?P<cast>{_TYPE_NAMES})\s*\*\s*\)\s*\(?\s*(?P<castee>[\w.\->]+?)\s*\)?\s*\)
+  | (?P<accessor>{'|'.join(STRUCT_OF)})\s*\(\s*(?P<inner>[\w.\->()*\s]+?)\s*\)  # PyArray_DESCR(x)
+  | (?P<name>\b\w+)                                                             # fa, descr
+"""
+_FIELD_WRITE = re.compile(rf"(?:{_OBJECT})\s*->\s*(?P<field>\w+)(?P<element>\s*\[[^\]]*\])?\s*"
+                          rf"(?P<op>{ASSIGN_OPERATOR})", re.X)
+_CAST = r"\(\s*\w+\s*\*\s*\)\s*"  # (PyArrayObject *)
+_POINTED_WRITE = re.compile(rf"\b(?P<accessor>{'|'.join(POINTING_ACCESSORS)})"
+                            rf"\s*\(\s*(?:{_CAST})?(?P<array>[^()]+?)\s*\)"
+                            rf"\s*\[[^\]]*\]\s*(?P<op>{ASSIGN_OPERATOR})")
+_COPY_INTO = re.compile(rf"\b(?:memcpy|memmove|memset)\s*\(\s*(?:(?P<accessor>{'|'.join(POINTING_ACCESSORS)})"
+                        rf"\s*\(\s*(?:{_CAST})?(?P<array>[^()]+?)\s*\)|(?P<name>\w+)\s*->\s*(?P<field>dimensions|strides))")
+_WRITER_CALL = re.compile(rf"\b(?P<call>{'|'.join(WRITER_CALLS)})\s*\(\s*(?:{_CAST})?(?P<obj>[^,()]+?)\s*,")
+# &x->field given to a call or a pointer: whoever receives it may write the field (the buffer-info cache).
+_ADDRESS_TAKEN = re.compile(rf"[(,=]\s*&\s*(?:{_OBJECT})\s*->\s*(?P<field>\w+)\b(?!\s*[\[.])", re.X)
+_ATOMIC_STORE = re.compile(r"\b\w*atomic_store\w*\s*\([^;]*?&\s*(?P<obj>\w+)\s*->\s*(?:base\s*\.\s*)?"
+                           r"(?P<field>hash)\b")  # a descriptor's, or the one embedded in StringDType's
+
+
+class _Function:
+    """One function's code, with what the scan needs to know about its names."""
+
+    def __init__(self, name: str, code: str, start: int, end: int, line_at):
+        self.name, self.start, self.line_at = name, start, line_at
+        self.text = code[start:end]  # signature and body
+        self.types = self._declared_types()
+
+    def _declared_types(self) -> dict[str, str]:
+        """The names this function declares (parameters included) as one of the structs, and which."""
+        types = {}
+        for match in _DECLARED.finditer(self.text):
+            types[match.group(2)] = STRUCTS[match.group(1)]
+            position = match.end()
+            while more := _MORE_DECLARED.match(self.text, position):
+                types[more.group(1)] = STRUCTS[match.group(1)]
+                position = more.end()
+        return types
+
+    def object_of(self, match: re.Match) -> tuple[str | None, str]:
+        """Whose field an :data:`_OBJECT` match writes ("array", "dtype" or None: neither) and the object."""
+        if match.group("cast"):
+            return STRUCTS[match.group("cast")], match.group("castee")
+        if match.group("accessor"):
+            return STRUCT_OF[match.group("accessor")], match.group("inner")
+        return self.types.get(match.group("name")), match.group("name")
+
+    def made_at(self, name: str, before: int) -> int | None:
+        """The line where *name* was last made to refer to a new object before offset *before*, if it was."""
+        name = re.escape(name.strip())
+        made = list(re.finditer(_MADE.format(name=name), self.text[:before - self.start], re.X))
+        if made and (made[-1].group("copied") or made[-1].group("stack")
+                     or CREATORS.fullmatch(made[-1].group("call") or "")):
+            return self.line_at(self.start + made[-1].start())
+        # An alias: "PyArrayObject_fields *fa = (PyArrayObject_fields *)ret;" made where ret was.
+        alias = re.search(rf"\b{name}\s*=\s*\(\s*(?:{_TYPE_NAMES})\s*\*\s*\)\s*(\w+)\s*;", self.text)
+        if alias and alias.group(1) != name:
+            return self.made_at(alias.group(1), self.start + alias.start())
+        return None
+
+    def synchronised(self, at: int) -> str:
+        before = self.text[:at - self.start]
+        for what, (opener, closer) in SYNC_OPENERS.items():
+            opened = len(re.findall(rf"\b{opener}\w*\s*\(", before))
+            if opened > len(re.findall(rf"\b{closer}\w*\s*\(", before)):
+                return what
+        return "none"
+
+
+def _line_index(text: str):
+    starts = [0, *(m.end() for m in re.finditer("\n", text))]
+
+    def line_at(offset: int) -> int:
+        low, high = 0, len(starts)
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if starts[middle] <= offset else (low, middle)
+        return low + 1
+
+    return line_at
+
+
+def file_sites(path: str, text: str, version: str = CURRENT_NUMPY) -> list[Site]:
+    """The writes of array and dtype fields in one file's *text* (*path* relative to the sdist)."""
+    code = _code_only(text)
+    lines = text.splitlines()
+    line_at = _line_index(code)
+    fields = {owner: set(fields_of(owner, version)) for owner in ("array", "dtype")}
+    found: list[Site] = []
+
+    def add(function, at, owner, field, obj, how, synchronised=None):
+        line = line_at(at)
+        made = function.made_at(obj, at) if re.fullmatch(r"\w+(?:\[\w+\])?", obj.strip()) else None
+        found.append(Site(path, line, function.name, owner, field, obj.strip(), how, lines[line - 1].strip(),
+                          synchronised or function.synchronised(at), made))
+
+    for name, head, start, end in functions(_first_branches(code)):
+        function = _Function(name, code, head, end, line_at)  # writes are searched for in the body only
+        for match in _FIELD_WRITE.finditer(code, start, end):
+            owner, obj = function.object_of(match)
+            if owner is not None and match.group("field") in fields[owner]:
+                how = "element" if match.group("element") else "assignment"
+                add(function, match.start(), owner, match.group("field"), obj, how)
+        for match in _ADDRESS_TAKEN.finditer(code, start, end):
+            owner, obj = function.object_of(match)
+            # Not an atomic load's or store's argument: the store is a site of its own, the load reads.
+            in_atomic = re.search(r"atomic_\w+\s*\([^;]*$", code[max(start, match.start() - 80):match.end()])
+            if owner is not None and match.group("field") in fields[owner] and not in_atomic:
+                ampersand = code.index("&", match.start())
+                add(function, ampersand, owner, match.group("field"), obj, "address handed on")
+        for match in _POINTED_WRITE.finditer(code, start, end):
+            add(function, match.start(), "array", POINTING_ACCESSORS[match.group("accessor")],
+                match.group("array"), f"element through {match.group('accessor')}")
+        for match in _COPY_INTO.finditer(code, start, end):
+            if match.group("accessor"):
+                add(function, match.start(), "array", POINTING_ACCESSORS[match.group("accessor")],
+                    match.group("array"), f"copy into {match.group('accessor')}")
+            elif function.types.get(match.group("name")) == "array":
+                add(function, match.start(), "array", match.group("field"), match.group("name"), "copy into")
+        for match in _WRITER_CALL.finditer(code, start, end):
+            owner, field = WRITER_CALLS[match.group("call")]
+            add(function, match.start(), owner, field, match.group("obj"), f"call of {match.group('call')}")
+        for match in _ATOMIC_STORE.finditer(code, start, end):
+            add(function, match.start(), "dtype", match.group("field"), match.group("obj"), "atomic store",
+                synchronised="atomic")
+    return sorted(found, key=lambda site: site.line)
+
+
+def source_files(version: str = CURRENT_NUMPY) -> list[Path]:
+    root = sdist_dir(version)
+    return sorted(p for p in (root / "numpy").rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
+
+
+@cache
+def sites(version: str = CURRENT_NUMPY) -> tuple[Site, ...]:
+    """Every write of an array's or a dtype's field in NumPy *version*'s sdist, file by file."""
+    root = sdist_dir(version)
+    found = []
+    for path in source_files(version):
+        found.extend(file_sites(path.relative_to(root).as_posix(), path.read_text(errors="replace"), version))
+    return tuple(found)
+
+
+# --- Judgements ----------------------------------------------------------------------------------
+
+# What a judged write is, from the point of view of another thread holding the object. The first
+# four are safe by construction or by synchronisation; the rest are writes another thread can race.
+MADE_HERE = "made here"
+VERDICTS = {
+    MADE_HERE: "the function made the object (line linked): no other thread can hold it yet",
+    "new object": "an object just made (by the function, in a way the scan cannot see, or by every caller) "
+                  "that nobody else holds yet",
+    "teardown": "the object is being freed: no other reference is left",
+    "synchronised": "an atomic store or a critical section orders the writers",
+    "the writer itself": "the macro or function that does the write: its call sites are listed separately",
+    "deprecated setter": "a Python-level setter, deprecated: writes an object any thread may hold",
+    "in place, by design": "writes, in place, the object it is called on; nothing orders it",
+    "mutate-then-restore": "writes a field of the caller's object and writes the old value back later",
+    "shared flag update": "updates the flags of an array other threads may hold, on a path that does not "
+                          "look like a write of them",
+    "shared descriptor": "writes a descriptor the function did not make, which other threads may hold",
+    "process-wide": "writes process-wide state, unsynchronised",
+    "unreachable": "cannot run in this release",
+    "test module": "in a module of NumPy's own tests",
+}
+SAFE = (MADE_HERE, "new object", "teardown", "synchronised", "the writer itself", "unreachable",
+        "test module")
+
+
+@dataclasses.dataclass(frozen=True)
+class Judgement:
+    """Why a function's writes of *fields* are safe, or are not: one of :data:`VERDICTS`, and the reason."""
+
+    verdict: str
+    fields: tuple[str, ...]  # "array.flags", "dtype.hash": a new field written by the function is unjudged
+    why: str
+    shown: str = ""  # the chapter (and section) of the book that shows the case, if one does
+
+    def __post_init__(self):
+        assert self.verdict in VERDICTS, self.verdict
+
+
+def _judge(verdict: str, *fields: str, why: str, shown: str = "") -> Judgement:
+    return Judgement(verdict, fields, why, shown)
+
+
+_FLAGS, _BASE = "array.flags", "array.base"
+_SHAPE = ("array.nd", "array.dimensions", "array.strides")
+_SWAP = _judge("mutate-then-restore", "array.descr", why="swaps in a dtype with the fields reordered for "
+               "`order=`, sorts, swaps the old one back", shown="family/restore.md#sorting-by-a-field-order")
+_WRITEBACK = "WRITEBACKIFCOPY: the original array's `WRITEABLE` flag is cleared or set again, by design"
+JUDGEMENTS: dict[str, Judgement] = {
+    # The writers themselves: each call of them is a site of its own.
+    "PyArray_ENABLEFLAGS": _judge("the writer itself", _FLAGS, why="`|=` on the flags"),
+    "PyArray_CLEARFLAGS": _judge("the writer itself", _FLAGS, why="`&= ~` on the flags"),
+    "PyArray_UpdateFlags": _judge("the writer itself", _FLAGS, why="recomputes the flags it is asked to"),
+    "_UpdateContiguousFlags": _judge("the writer itself", _FLAGS, why="PyArray_UpdateFlags' helper"),
+    "PyDataType_SET_ELSIZE": _judge("the writer itself", "dtype.elsize", why="sets a dtype's itemsize"),
+    # Objects the caller has just made.
+    "PyArray_SetBaseObject": _judge("new object", _BASE, _FLAGS,
+                                    why="refuses an array that already has a base, so it runs once, "
+                                        "on an array being set up"),
+    "_setup_field": _judge("new object", "array.descr", _FLAGS,
+                           why="its callers pass the dummy array on their own stack"),
+    "npy_mark_tmp_array_if_pyscalar": _judge("new object", _FLAGS,
+                                             why="tags the temporary array just converted from a Python "
+                                                 "scalar"),
+    "_get_part": _judge("new object", _FLAGS, why="the result the ufunc call just returned"),
+    "PyArray_RemoveAxesInPlace": _judge("new object", "array.nd", _FLAGS,
+                                        why="both callers (`squeeze`) pass the view they just made"),
+    "_convert_from_str": _judge("new object", "dtype.byteorder",
+                                why="the descriptor `parse_dtype_from_datetime_typestr` just returned"),
+    "array_converter_new": _judge("new object", _FLAGS,
+                                  why="the 0-d array `PyArray_FromAny_int` just made from a Python scalar"),
+    "_multiarray_umath_exec": _judge("new object", _FLAGS,
+                                     why="module initialisation, on the array it has just made"),
+    # Teardown.
+    "_clear_array_attributes": _judge("teardown", "array._buffer_info", "array.data", "array.dimensions",
+                                      why="the array's deallocation"),
+    "arraydescr_dealloc": _judge("teardown", "dtype.c_metadata", why="the dtype's deallocation"),
+    # Synchronised.
+    "array_getbuffer": _judge("synchronised", "array._buffer_info",
+                              why="the buffer-info cache, filled inside a critical section on the array "
+                                  "(since 2.4.2)", shown="family/caches.md#the-buffer-info-cache"),
+    "PyArray_DescrHash": _judge("synchronised", "dtype.hash", why="the cached hash, an atomic store"),
+    "PyArray_StringDType_hash": _judge("synchronised", "dtype.hash", why="the cached hash, an atomic store"),
+    # Deprecated setters.
+    "array_shape_set_internal": _judge("deprecated setter", *_SHAPE, _FLAGS,
+                                       why="`a.shape = ...` (deprecated in 2.5)"),
+    "array_strides_set": _judge("deprecated setter", "array.strides", _FLAGS,
+                                why="`a.strides = ...` (deprecated in 2.4)"),
+    "array_descr_set_internal": _judge("deprecated setter", "array.descr", *_SHAPE, _FLAGS,
+                                       why="`a.dtype = ...` (deprecated in 2.5)",
+                                       shown="family/dtype-setter.md#a-dtype-setter-and-a-borrowed-dtype"),
+    # In place, by design.
+    "PyArray_Resize_int": _judge("in place, by design", "array.data", *_SHAPE, why="`a.resize(...)`"),
+    "array_setstate": _judge("in place, by design", "array.descr", "array.data", *_SHAPE, _FLAGS, _BASE,
+                             "array.mem_handler", why="`a.__setstate__(...)`, callable on any array"),
+    "array_setflags": _judge("in place, by design", _FLAGS, _BASE,
+                             why="`a.setflags(...)` and `a.flags.writeable = ...`",
+                             shown="family/flags.md#a-refused-setflags-call"),
+    "arrayflags_warn_on_write_set": _judge("in place, by design", _FLAGS,
+                                           why="`a.flags._warn_on_write = True` (private)"),
+    "arraydescr_setstate": _judge("in place, by design", "dtype.byteorder", "dtype.subarray", "dtype.names",
+                                  "dtype.fields", "dtype.elsize", "dtype.alignment", "dtype.flags",
+                                  "dtype.metadata", "dtype.hash", why="`dtype.__setstate__(...)`"),
+    "arraydescr_names_set": _judge("in place, by design", "dtype.names", "dtype.fields", "dtype.hash",
+                                   why="`dtype.names = ...` on a structured dtype"),
+    # Mutate-then-restore.
+    "array_sort": _SWAP,
+    "array_argsort": _SWAP,
+    "array_partition": _SWAP,
+    "array_argpartition": _SWAP,
+    "PyArray_Zero": _judge("mutate-then-restore", _FLAGS,
+                           why="sets `ALIGNED` and `WRITEABLE` on the caller's array around a `SETITEM`, "
+                               "then writes the saved flags back"),
+    "PyArray_One": _judge("mutate-then-restore", _FLAGS, why="as PyArray_Zero"),
+    "_set_constant": _judge("mutate-then-restore", _FLAGS,
+                            why="as PyArray_Zero, on the array a neighborhood iterator walks"),
+    # Flag updates of shared arrays.
+    "PyArray_BroadcastToShape": _judge("shared flag update", _FLAGS,
+                                       why="`PyArray_UpdateFlags` on the array `ufunc.at` takes its values "
+                                           "from",
+                                       shown="family/flags.md#the-same-flag-update-in-ufuncat"),
+    "array_might_be_written": _judge("shared flag update", _FLAGS,
+                                     why="clears `WARN_ON_WRITE` on the array and its bases at the first "
+                                         "write (the broadcast_arrays warning)"),
+    "PyArray_SetWritebackIfCopyBase": _judge("shared flag update", _BASE, _FLAGS, why=_WRITEBACK,
+                                             shown="family/flags.md#by-design-writebackifcopy"),
+    "PyArray_ResolveWritebackIfCopy": _judge("shared flag update", _BASE, _FLAGS, why=_WRITEBACK,
+                                             shown="family/flags.md#by-design-writebackifcopy"),
+    "PyArray_DiscardWritebackIfCopy": _judge("shared flag update", _BASE, _FLAGS, why=_WRITEBACK,
+                                             shown="family/flags.md#by-design-writebackifcopy"),
+    # Descriptors the function did not make.
+    "_descr_find_object": _judge("shared descriptor", "dtype.flags",
+                                 why="writes the flags of a field's descriptor while unpickling a structured "
+                                     "dtype; for an object field that is the process-wide object dtype, "
+                                     "and the value is the one it has (the #28143 kind)",
+                                 shown="family/descriptors.md#a-byte-order-written-into-a-shared-descriptor"),
+    "array_scalar": _judge("shared descriptor", "dtype.elsize",
+                           why="sets the itemsize of the dtype passed in when it is 0, for a pointer type"),
+    # Process-wide registration.
+    "PyArray_RegisterDataType": _judge("process-wide", "dtype.type_num",
+                                       why="the new descriptor is already in the process-wide `userdescrs` "
+                                           "table when its type number is written"),
+    "dtypemeta_initialize_struct_from_spec": _judge("process-wide", "dtype.type_num",
+                                                    why="as PyArray_RegisterDataType"),
+    # The rest.
+    "PyArray_DescrFromTypeObject": _judge("unreachable", "dtype.subarray",
+                                          why="`conv` is NULL on every path to the write"),
+    "corrupt_or_fix_bufferinfo": _judge("test module", "array._buffer_info",
+                                        why="`_multiarray_tests`: corrupts the cache on purpose"),
+}
+
+
+# The scan's own judgement, for a write to an object the function made (its line is the site's made_at).
+BY_THE_SCAN = Judgement(MADE_HERE, (), VERDICTS[MADE_HERE])
+
+
+def judgement_of(site: Site) -> Judgement | None:
+    """The judgement of *site* (None: unjudged). A write to an object made in the function judges itself."""
+    if site.made_at is not None:
+        return BY_THE_SCAN
+    found = JUDGEMENTS.get(site.function)
+    return found if found and f"{site.owner}.{site.field}" in found.fields else None
+
+
+def unjudged(version: str = CURRENT_NUMPY) -> list[Site]:
+    """The writes neither made here nor judged: the chapter's build fails on any."""
+    return [site for site in sites(version) if judgement_of(site) is None]
+
+
+def stale_judgements(version: str = CURRENT_NUMPY) -> list[str]:
+    """Judged functions and fields that no longer write anything: the judgement outlived its code."""
+    written = {site.key for site in sites(version) if site.made_at is None}
+    return [f"{function}: {field}" for function, judgement in JUDGEMENTS.items() for field in judgement.fields
+            if (function, field) not in written]
