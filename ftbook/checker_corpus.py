@@ -19,6 +19,8 @@ here" (the checker sets those aside as objects the function just made).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from pathlib import Path
 
 from ftbook.provision.sources import CURRENT_NUMPY, sdist_dir
 from ftbook.run import ExampleRun, Outcome
@@ -116,8 +118,8 @@ SETUP = "setup"  # registration and module setup, before other threads can reach
 CALLERS = "the caller's"  # a helper that writes what it is given: shared only if its caller's is
 LOCKED = "locked by the caller"  # the callers hold a critical section the lexical scan does not see
 
-_SORT = (SHARED, "`order=`: the array's `descr` swapped and restored ({doc}`restore`)")
-_WRITEBACK = (SHARED, "by design: WRITEBACKIFCOPY's base is the caller's array ({doc}`flags`)")
+_SORT = (SHARED, "`order=`: the array's `descr` swapped and restored (the restore page)")
+_WRITEBACK = (SHARED, "by design: WRITEBACKIFCOPY's base is the caller's array (the flags page)")
 _TEMPORARY = (PRIVATE, "the temporary copy WRITEBACKIFCOPY writes back from")
 _DUMMY = (PRIVATE, "a dummy array on the stack")
 _FILLING = (BUILDING, "a new array's nd and descr set and restored while filling it")
@@ -217,23 +219,36 @@ JUDGEMENTS = {
 # ---------------------------------------------------------------- the runs
 
 
-def corpus_runs(rules: str) -> list[ExampleRun]:
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    """The cases, the judgements of today's findings, where each release's tree is, and today's release."""
+
+    cases: tuple[Case, ...]
+    judgements: dict[tuple[str, str], tuple[str, str]]
+    tree: Callable[[str], Path]  # a release -> its unpacked sdist
+    today: str
+
+
+NUMPY_CORPUS = Corpus(CASES, JUDGEMENTS, sdist_dir, CURRENT_NUMPY)
+
+
+def corpus_runs(rules: str, corpus: Corpus = NUMPY_CORPUS) -> list[ExampleRun]:
     """The checker's runs the score needs, with *rules*: each release's case files, and today's whole tree."""
     files: dict[str, set[str]] = {}
-    for case in CASES:
+    for case in corpus.cases:
         for version in filter(None, (case.before, case.after)):
             files.setdefault(version, set()).add(case.file)
-    runs = [ExampleRun(CHECKER, (*(str(sdist_dir(version) / file) for file in sorted(paths)),
+    runs = [ExampleRun(CHECKER, (*(str(corpus.tree(version) / file) for file in sorted(paths)),
                                  "--rules", rules, "--json"), timeout=120)
             for version, paths in sorted(files.items())]
-    runs.append(ExampleRun(CHECKER, (str(sdist_dir(CURRENT_NUMPY) / "numpy"), "--threads", "2",
+    runs.append(ExampleRun(CHECKER, (str(corpus.tree(corpus.today) / "numpy"), "--threads", "2",
                                      "--rules", rules, "--json"), timeout=240))
     return runs
 
 
-def all_runs() -> list[ExampleRun]:
+def all_runs(corpus: Corpus = NUMPY_CORPUS) -> list[ExampleRun]:
     """Both rule sets' runs: the first version's, then today's."""
-    return corpus_runs(FIRST_VERSION) + corpus_runs(ALL_RULES)
+    return corpus_runs(FIRST_VERSION, corpus) + corpus_runs(ALL_RULES, corpus)
 
 
 # ---------------------------------------------------------------- the score
@@ -243,11 +258,11 @@ def all_runs() -> list[ExampleRun]:
 class Score:
     """How one rule set did: per case, flagged before and after the fix; today's flagged findings."""
 
+    corpus: Corpus
     rules: str
     by_origin: bool
     flagged: dict[Case, tuple[bool, bool | None]]  # (before the fix, after it; None: no fix yet)
     today: list[dict]  # the flagged findings on today's whole tree
-    unjudged: list[tuple[str, str]]  # (function, object) of flagged findings JUDGEMENTS lacks
 
     @property
     def caught(self) -> list[Case]:
@@ -256,15 +271,21 @@ class Score:
 
     @property
     def recall(self) -> float:
-        return len(self.caught) / len(CASES)
+        return len(self.caught) / len(self.corpus.cases)
 
     @property
     def real(self) -> list[dict]:
-        return [f for f in self.today if JUDGEMENTS.get(judged_as(f), ("",))[0] == SHARED]
+        """Today's flagged findings judged real writes to a shared object."""
+        return [f for f in self.today if self.corpus.judgements.get(judged_as(f), ("",))[0] == SHARED]
 
     @property
     def precision(self) -> float | None:
         return len(self.real) / len(self.today) if self.today else None
+
+    @property
+    def unjudged(self) -> list[tuple[str, str]]:
+        """(function, object) of today's flagged findings that have no judgement."""
+        return sorted({judged_as(f) for f in self.today} - set(self.corpus.judgements))
 
 
 def judged_as(finding: dict) -> tuple[str, str]:
@@ -284,13 +305,14 @@ def rules_of(outcome: Outcome) -> str:
     return args[args.index("--rules") + 1]
 
 
-def score(outcomes: list[Outcome], rules: str, *, by_origin: bool = True) -> Score:
+def score(outcomes: list[Outcome], rules: str, *, by_origin: bool = True,
+          corpus: Corpus = NUMPY_CORPUS) -> Score:
     """Score the runs of :func:`corpus_runs` (*rules*) among *outcomes*; *by_origin* as for :func:`counts`."""
     mine = [outcome for outcome in outcomes if rules_of(outcome) == rules]
     for outcome in mine:
         summary = outcome.check()
         assert outcome.returncode == 0 and summary["passes"] == 1, (outcome.describe(), outcome.stderr[-999:])
-    whole = str(sdist_dir(CURRENT_NUMPY) / "numpy")
+    whole = str(corpus.tree(corpus.today) / "numpy")
     per_file = [f for o in mine if whole not in o.request.args for f in o.summary["findings"]]
     today = [f for o in mine if whole in o.request.args for f in o.summary["findings"]
              if counts(f, rules, by_origin)]
@@ -298,10 +320,9 @@ def score(outcomes: list[Outcome], rules: str, *, by_origin: bool = True) -> Sco
     def flagged(case: Case, version: str | None) -> bool | None:
         if version is None:
             return None
-        path = str(sdist_dir(version) / case.file)
+        path = str(corpus.tree(version) / case.file)
         return any(f["file"] == path and f["function"] == case.function and counts(f, rules, by_origin)
                    for f in per_file)
 
-    before_and_after = {case: (flagged(case, case.before), flagged(case, case.after)) for case in CASES}
-    unjudged = sorted({judged_as(f) for f in today} - set(JUDGEMENTS))
-    return Score(rules, by_origin, before_and_after, today, unjudged)
+    seen = {case: (flagged(case, case.before), flagged(case, case.after)) for case in corpus.cases}
+    return Score(corpus, rules, by_origin, seen, today)

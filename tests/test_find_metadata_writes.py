@@ -56,7 +56,7 @@ def test_threads_and_passes_agree():
     one = scan(FIXTURES)
     many = scan(FIXTURES, extra=["--threads", "4", "--iterations", "3"])
     assert many["passes"] == 3 and many["findings"] == one["findings"]
-    assert one["files"] == 2 and many["race_observed"] is False and many["worker_errors"] == []
+    assert one["files"] == 3 and many["race_observed"] is False and many["worker_errors"] == []
 
 
 def test_exit_code_option():
@@ -67,6 +67,32 @@ def test_exit_code_option():
     clean = run_example("find_metadata_writes.py", str(FIXTURES / "not_flagged.c"), "--exit-code",
                         timeout=60)
     assert clean.returncode == 0
+
+
+def test_the_rules_beyond_dims_pointers_with_each_object_s_origin():
+    fixture = FIXTURES / "rules.c"
+    marked = {n: (m.group(1), m.group(2)) for n, line in enumerate(fixture.read_text().splitlines(), 1)
+              if (m := re.search(r"expect: ([a-z]+) origin: ([a-z ]+?) \*/", line))}
+    summary = scan(fixture)
+    assert {f["line"]: (f["kind"], f["target_origin"]) for f in summary["findings"]} == marked
+    assert summary["rules"] == "all"
+    by_line = {f["line"]: f for f in summary["findings"]}
+    handed_out = by_line[55]  # (*newdims)[...] after *newdims = PyArray_DIMS(self)
+    assert (handed_out["target"], handed_out["object"]) == ("PyArray_DIMS(self)", "self")
+    assert handed_out["via"].startswith("*newdims (line 54)")
+
+
+def test_first_version_rules_see_none_of_the_new_writes():
+    summary = scan(FIXTURES / "rules.c", extra=["--rules", "pointers"])
+    assert summary["findings"] == [] and summary["rules"] == "pointers"
+    assert [f["line"] for f in scan(FIXTURES / "flagged.c", extra=["--rules", "pointers"])["findings"]] == \
+        [f["line"] for f in scan(FIXTURES / "flagged.c")["findings"]]
+
+
+def test_unknown_rules_is_one_line_exit_2():
+    outcome = run_example("find_metadata_writes.py", str(FIXTURES), "--rules", "some", timeout=60)
+    assert outcome.returncode == 2
+    assert len(outcome.stderr.strip().splitlines()) == 1 and "error:" in outcome.stderr
 
 
 def test_missing_path_is_one_line_exit_2(tmp_path):
