@@ -74,6 +74,7 @@ TOKEN = re.compile(r"""
 # a declarator: the start of a statement, an operator, an opening bracket.
 DEREF_AFTER = {None, ";", "{", "}", "(", "[", ",", "=", "return", "?", ":", "!", "&&", "||", *ASSIGN}
 KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "else", "do", "case", "goto"}
+BRACKETS = {"(": ")", "[": "]", "{": "}"}
 RULES = ("all", "pointers")  # every rule; only the first version's writes through dims/strides pointers
 
 # The fields of PyArrayObject_fields a write to which changes what readers of the array see.
@@ -82,6 +83,8 @@ ARRAY_FIELDS = {"nd", "descr", "flags", "dimensions", "strides", "base", "data",
 FIELDS_TYPE = "PyArrayObject_fields"
 FLAG_WRITERS = ("PyArray_ENABLEFLAGS", "PyArray_CLEARFLAGS", "PyArray_UpdateFlags")
 DESCR_FIELDS = {"byteorder"}
+# Fields that hold a cache filled on first use, in whatever struct they are (arrays and void scalars).
+CACHES = {"_buffer_info"}
 # Calls whose result is a new object, not yet seen by any other thread.
 CREATOR = re.compile(r"""
     PyArray_(?:New\w*|SimpleNew\w*|Empty\w*|Zeros\w*|DescrNew\w*|View|NewCopy|Copy)
@@ -156,31 +159,25 @@ class Scanner:
 
     def match(self, index):
         """Index of the bracket closing the one at *index* (or len(tokens))."""
-        pairs = {"(": ")", "[": "]", "{": "}"}
-        opening, closing = self.values[index], pairs[self.values[index]]
-        depth = 0
-        for k in range(index, len(self.values)):
-            if self.values[k] == opening:
-                depth += 1
-            elif self.values[k] == closing:
-                depth -= 1
-                if depth == 0:
-                    return k
-        return len(self.values)
+        return self.partner(index, range(index, len(self.values)), len(self.values))
 
     def match_back(self, index):
         """Index of the bracket opening the one that closes at *index* (or -1)."""
-        pairs = {")": "(", "]": "[", "}": "{"}
-        closing, opening = self.values[index], pairs[self.values[index]]
+        return self.partner(index, range(index, -1, -1), -1)
+
+    def partner(self, index, walk, missing):
+        """The first index in *walk* (which starts at *index*) where the bracket at *index* is balanced."""
+        this = self.values[index]
+        other = BRACKETS.get(this) or next(o for o, c in BRACKETS.items() if c == this)
         depth = 0
-        for k in range(index, -1, -1):
-            if self.values[k] == closing:
+        for k in walk:
+            if self.values[k] == this:
                 depth += 1
-            elif self.values[k] == opening:
+            elif self.values[k] == other:
                 depth -= 1
                 if depth == 0:
                     return k
-        return -1
+        return missing
 
     def functions(self):
         """(name, parameter names, first token, last token) of every function body.
@@ -445,7 +442,12 @@ class Scanner:
                     aliases[value] = (target, f"{step} <- {via}" if via else step, written)
                 else:
                     aliases.pop(value, None)
-                origins[value] = self.origin_of(k + 2, end, origins)
+                origin = self.origin_of(k + 2, end, origins)
+                if not (origin == "created here" and origins.get(value) == "parameter"
+                        and self.values[first:k].count("{") - self.values[first:k].count("}") > 1):
+                    # A parameter replaced by a new object in one branch only (if (...) a = copy(a);)
+                    # may still be the caller's object after the branch: it stays a parameter.
+                    origins[value] = origin
                 if self.values[k + 2:k + 5] == ["(", FIELDS_TYPE, "*"]:
                     fields_views.add(value)
                 k += 2
@@ -510,7 +512,7 @@ class Scanner:
                 return
             written, start = self.object_in(opening + 1, base), opening
         elif self.tokens[base][0] == "ident" and self.values[base - 1] not in {".", "->"}:
-            if field in ARRAY_FIELDS and self.values[base] not in fields_views:
+            if field in ARRAY_FIELDS and self.values[base] not in fields_views and field not in CACHES:
                 return  # some other struct's "flags" or "data"
             written, start = self.values[base], base
         else:
