@@ -11,6 +11,10 @@ What chapters call (at the top, so that a chapter's imports stay short):
   and CPython's release tarballs.
 - :mod:`ftbook.levels`: NumPy's metadata API in CPython's thread-safety
   levels, placed from the sources.
+- :mod:`ftbook.ownership`: every write of an array's or a dtype's field in
+  today's sdist, each judged (the ownership map).
+- :mod:`ftbook.checker_corpus`: the family's cases, before and after each
+  fix, that the checker is scored on.
 - :mod:`ftbook.tsan`: ThreadSanitizer runs and their reports, parsed.
 - :mod:`ftbook.tables`: tables and timelines from outcomes.
 - :mod:`ftbook.kernel`: the first cell of every chapter (is the GIL off?).

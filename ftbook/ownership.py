@@ -30,6 +30,7 @@ seen.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import re
 from collections.abc import Iterator
@@ -103,8 +104,12 @@ class Site:
         return self.function, f"{self.owner}.{self.field}"
 
     def url(self, version: str = CURRENT_NUMPY) -> str:
-        return TAG_URL["numpy"].format(version=version, path=self.path, start=self.line, end=self.line
-                                       ).removesuffix(f"-L{self.line}")
+        return line_url(self.path, self.line, version)
+
+
+def line_url(path: str, line: int, version: str = CURRENT_NUMPY) -> str:
+    """One line of NumPy *version*, at its release tag."""
+    return TAG_URL["numpy"].format(version=version, path=path, start=line, end=line).removesuffix(f"-L{line}")
 
 
 # --- The structs ---------------------------------------------------------------------------------
@@ -317,8 +322,16 @@ def _line_index(text: str):
     return line_at
 
 
+# A write can only be found where one of these words is: a struct's name (in a cast or a declaration),
+# an accessor, a writer, an atomic store. A file or function without any is skipped unread.
+_TRIGGER = re.compile(r"\b(?:" + "|".join([*STRUCTS, *STRUCT_OF, *WRITER_CALLS, *POINTING_ACCESSORS]) + r")\b"
+                      r"|atomic_store")
+
+
 def file_sites(path: str, text: str, version: str = CURRENT_NUMPY) -> list[Site]:
     """The writes of array and dtype fields in one file's *text* (*path* relative to the sdist)."""
+    if not _TRIGGER.search(text):
+        return []
     code = _code_only(text)
     lines = text.splitlines()
     line_at = _line_index(code)
@@ -332,6 +345,8 @@ def file_sites(path: str, text: str, version: str = CURRENT_NUMPY) -> list[Site]
                           synchronised or function.synchronised(at), made))
 
     for name, head, start, end in functions(_first_branches(code)):
+        if not _TRIGGER.search(code, head, end):
+            continue
         function = _Function(name, code, head, end, line_at)  # writes are searched for in the body only
         for match in _FIELD_WRITE.finditer(code, start, end):
             owner, obj = function.object_of(match)
@@ -552,3 +567,101 @@ def stale_judgements(version: str = CURRENT_NUMPY) -> list[str]:
     written = {site.key for site in sites(version) if site.made_at is None}
     return [f"{function}: {field}" for function, judgement in JUDGEMENTS.items() for field in judgement.fields
             if (function, field) not in written]
+
+
+def assert_every_write_judged(version: str = CURRENT_NUMPY) -> None:
+    """Fail, naming each, if a write is neither made here nor judged: a new writer the book has not read."""
+    missing = unjudged(version)
+    listed = "\n".join(f"  {s.path}:{s.line} {s.function}: {s.owner}.{s.field} ({s.code})" for s in missing)
+    assert not missing, (f"{len(missing)} writes of NumPy {version}'s metadata have no judgement; read each "
+                         f"and add it to ftbook.ownership.JUDGEMENTS:\n{listed}")
+    stale = stale_judgements(version)
+    assert not stale, f"judgements whose write is gone from NumPy {version} (delete them): {stale}"
+
+
+# --- Tables --------------------------------------------------------------------------------------
+
+def _line_links(group: list[Site]) -> str:
+    return f"`{Path(group[0].path).name}` " + " ".join(f"[L{site.line}]({site.url()})" for site in group)
+
+
+def _fields(group: list[Site]) -> str:
+    return ", ".join(f"`{field}`" for field in dict.fromkeys(f"{s.owner}.{s.field}" for s in group))
+
+
+def _synchronised(group: list[Site]) -> str:
+    return ", ".join(dict.fromkeys(site.synchronised for site in group))
+
+
+def by_function(version: str = CURRENT_NUMPY, *, made_here: bool) -> dict[tuple[str, str], list[Site]]:
+    """The sites, made here or judged, grouped by file and function, in file order."""
+    groups: dict[tuple[str, str], list[Site]] = {}
+    for site in sites(version):
+        if (site.made_at is not None) == made_here:
+            groups.setdefault((site.path, site.function), []).append(site)
+    return groups
+
+
+def fields_table(version: str = CURRENT_NUMPY) -> str:
+    """Per field: how many places write it on an object made in the function, and judged by verdict."""
+    from ftbook.tables import markdown_table
+
+    rows = []
+    for owner in ("array", "dtype"):
+        for field in fields_of(owner, version):
+            written = [s for s in sites(version) if (s.owner, s.field) == (owner, field)]
+            judged = collections.Counter(judgement_of(s).verdict for s in written if s.made_at is None)
+            verdicts = "; ".join(f"{n} {verdict}" for verdict, n in judged.most_common()) or "—"
+            made = sum(s.made_at is not None for s in written)
+            rows.append([f"`{owner}.{field}`", made or "—", verdicts])
+    return markdown_table(["field", "writes on an object made there", "other writes, by judgement"], rows)
+
+
+def judged_table(version: str = CURRENT_NUMPY) -> str:
+    """Every judged function: its verdict, the fields, each line linked, the synchronisation, the reason."""
+    from ftbook.tables import markdown_table
+
+    def racy_first(item):
+        verdict = JUDGEMENTS[item[0][1]].verdict
+        return verdict in SAFE, list(VERDICTS).index(verdict)
+
+    rows = []
+    for (_, function), group in sorted(by_function(version, made_here=False).items(), key=racy_first):
+        judgement = JUDGEMENTS[function]
+        why = judgement.why + (f" ({{doc}}`shown <../{judgement.shown.split('#')[0].removesuffix('.md')}>`)"
+                               if judgement.shown else "")
+        rows.append([judgement.verdict, f"`{function}`", _fields(group), _line_links(group),
+                     _synchronised(group), why])
+    return markdown_table(["judgement", "function", "fields", "where", "synchronised", "why"], rows)
+
+
+def made_here_table(version: str = CURRENT_NUMPY) -> str:
+    """The writes to an object the function made: function, fields, lines, and the line that made it."""
+    from ftbook.tables import markdown_table
+
+    rows = []
+    for (_, function), group in by_function(version, made_here=True).items():
+        made = sorted({site.made_at for site in group})
+        rows.append([f"`{function}`", _fields(group), _line_links(group),
+                     " ".join(f"[L{line}]({line_url(group[0].path, line, version)})" for line in made)])
+    return markdown_table(["function", "fields", "writes", "made at"], rows)
+
+
+def writers_missing_from_the_map(writers, version: str = CURRENT_NUMPY) -> list[str]:
+    """The writers :mod:`ftbook.levels` lists (its ``WRITERS``) whose function or field the map lacks.
+
+    The API-levels page places readers by those writers; every one of them
+    must be a writer here too, or the two pages disagree about NumPy.
+    """
+    written = {site.key for site in sites(version)}
+    functions = {function for function, _ in written}
+    missing = []
+    for writer in writers:
+        function = writer.lines.function or next(
+            (site.function for site in sites(version)
+             if site.path == writer.lines.path and site.line == writer.lines.quote().start), None)
+        for field in writer.fields:
+            key = (function, field if field.startswith("dtype.") else f"array.{field}")
+            if function not in functions or key not in written:
+                missing.append(f"{writer.what}: {key[0]} writes {key[1]}")
+    return missing

@@ -1,0 +1,173 @@
+"""ftbook.ownership: the metadata ownership map, on small fake sources (and once on today's sdist).
+
+The chapter (docs/chapters/ownership.md) asserts what the real sources give;
+these tests check the scan and the judgements on C small enough to read:
+what counts as a write, what does not, when an object is made in the
+function, how synchronisation is read, and that a writer nobody judged stops
+the build with a message naming it.
+"""
+
+import pytest
+
+from ftbook import levels, ownership
+
+# The struct definitions the scan reads its fields from, cut down to what the tests write.
+HEADER = """\
+typedef struct tagPyArrayObject_fields {
+    PyObject_HEAD
+    char *data;
+    int nd;
+    npy_intp *dimensions;
+    npy_intp *strides;
+    PyObject *base;
+    PyArray_Descr *descr;
+    int flags;
+    void *_buffer_info;  /* private buffer info, tagged to allow warning */
+} PyArrayObject_fields;
+
+#ifndef Py_TARGET_ABI3T
+typedef struct _PyArray_Descr {
+        PyObject_HEAD
+#else
+typedef struct _PyArray_Descr_fields {
+#endif
+        char byteorder;
+        npy_intp elsize;
+        npy_hash_t hash;
+} PyArray_Descr_fields;
+
+typedef struct {
+        PyObject_HEAD
+        char byteorder;
+        npy_intp elsize;
+        npy_hash_t hash;
+        PyObject *names;
+} _PyArray_LegacyDescr_fields;
+"""
+
+WRITES = """\
+/* ((PyArrayObject_fields *)a)->nd = 0;  a comment is not a write */
+static int
+shared_writes(PyArrayObject *a, PyArray_Descr *d)
+{
+    const char *text = "((PyArrayObject_fields *)a)->nd = 1;";  /* nor is a string */
+    if (((PyArrayObject_fields *)a)->nd == 2 || (PyArray_FLAGS(a) & 1)) {  /* reads */
+        return 0;
+    }
+    ((PyArrayObject_fields *)a)->nd = 1;
+    PyArray_DIMS(a)[0] = 5;
+    memcpy(PyArray_STRIDES(a), text, 8);
+    PyArray_ENABLEFLAGS(a, 1);
+    d->byteorder = '=';
+    PyArray_DESCR(a)->elsize += 1;
+    return 0;
+}
+
+static int
+made_here(PyArray_Descr *given)
+{
+    PyArrayObject *ret = (PyArrayObject *)PyArray_NewFromDescr(&PyArray_Type, given, 0, NULL,
+                                                              NULL, NULL, 0, NULL);
+    ((PyArrayObject_fields *)ret)->nd = 0;
+    PyArray_DESCR_REPLACE(given);
+    given->byteorder = '<';
+    PyArrayObject_fields dummy_fields;
+    PyArrayObject *dummy = (PyArrayObject *)&dummy_fields;
+    PyArray_CLEARFLAGS(dummy, 2);
+    return 0;
+}
+
+static int
+synchronised(PyObject *self, PyArray_Descr *d)
+{
+    Py_BEGIN_CRITICAL_SECTION(self);
+    fill_cache(&((PyArrayObject_fields *)self)->_buffer_info);
+    Py_END_CRITICAL_SECTION();
+    atomic_store_explicit((_Atomic(npy_hash_t) *)&d->hash, 7, memory_order_relaxed);
+    return 0;
+}
+"""
+
+
+@pytest.fixture
+def fake_release(tmp_path, monkeypatch):
+    """A NumPy "release" 0.0.1 in a cache of its own: the header above and one C file of writes."""
+    monkeypatch.setenv("FTBOOK_CACHE", str(tmp_path))
+    root = tmp_path / "sources" / "numpy-0.0.1"
+    (root / ownership.HEADER).parent.mkdir(parents=True)
+    (root / ownership.HEADER).write_text(HEADER)
+    source = root / "numpy/_core/src/multiarray/writes.c"
+    source.parent.mkdir(parents=True)
+    source.write_text(WRITES)
+    for cached in (ownership.sites, ownership.struct_fields):
+        cached.cache_clear()
+    yield "0.0.1"
+    for cached in (ownership.sites, ownership.struct_fields):
+        cached.cache_clear()
+
+
+def found(version, function):
+    return [(site.owner, site.field, site.how, site.made_at is not None, site.synchronised)
+            for site in ownership.sites(version) if site.function == function]
+
+
+def test_the_fields_are_read_from_the_header_whichever_branch_opens_the_struct(fake_release):
+    fields = ownership.struct_fields(fake_release)
+    assert fields["PyArrayObject_fields"] == ("data", "nd", "dimensions", "strides", "base", "descr", "flags",
+                                              "_buffer_info")
+    assert fields["PyArray_Descr"] == ("byteorder", "elsize", "hash")
+    assert ownership.fields_of("dtype", fake_release) == ("byteorder", "elsize", "hash", "names")
+
+
+def test_each_kind_of_write_is_found_and_reads_comments_and_strings_are_not(fake_release):
+    assert found(fake_release, "shared_writes") == [
+        ("array", "nd", "assignment", False, "none"),
+        ("array", "dimensions", "element through PyArray_DIMS", False, "none"),
+        ("array", "strides", "copy into PyArray_STRIDES", False, "none"),
+        ("array", "flags", "call of PyArray_ENABLEFLAGS", False, "none"),
+        ("dtype", "byteorder", "assignment", False, "none"),
+        ("dtype", "elsize", "assignment", False, "none"),
+    ]
+
+
+def test_an_object_made_in_the_function_is_told_apart(fake_release):
+    # A new array, a copied descriptor (the copy-modify fix), a struct on the stack.
+    assert found(fake_release, "made_here") == [
+        ("array", "nd", "assignment", True, "none"),
+        ("dtype", "byteorder", "assignment", True, "none"),
+        ("array", "flags", "call of PyArray_CLEARFLAGS", True, "none"),
+    ]
+
+
+def test_synchronisation_is_read_from_the_code_around_the_write(fake_release):
+    assert found(fake_release, "synchronised") == [
+        ("array", "_buffer_info", "address handed on", False, "critical section"),
+        ("dtype", "hash", "atomic store", False, "atomic"),
+    ]
+
+
+def test_a_writer_nobody_judged_stops_the_build_with_its_name(fake_release):
+    with pytest.raises(AssertionError, match=r"writes\.c:\d+ shared_writes: array\.nd") as raised:
+        ownership.assert_every_write_judged(fake_release)
+    assert "add it to ftbook.ownership.JUDGEMENTS" in str(raised.value)
+    made = [site for site in ownership.sites(fake_release) if site.function == "made_here"]
+    assert all(ownership.judgement_of(site) is ownership.BY_THE_SCAN for site in made)
+
+
+def test_a_judged_function_writing_a_new_field_is_unjudged():
+    site = ownership.Site("numpy/x.c", 1, "array_sort", "array", "nd", "self", "assignment", "", "none", None)
+    assert ownership.judgement_of(site) is None  # array_sort is judged for descr only
+    assert ownership.judgement_of(ownership.Site(**{**vars(site), "field": "descr"})).verdict == \
+        "mutate-then-restore"
+
+
+def test_an_else_branch_that_opens_a_brace_again_does_not_swallow_the_file():
+    code = ownership._code_only("#if A\nstruct x {\n#else\nstruct y {\n#endif\n int a; };\n"
+                                "static int f(void)\n{\n return 0;\n}\n")
+    assert [name for name, *_ in ownership.functions(ownership._first_branches(code))] == ["f"]
+
+
+@pytest.mark.needs_envs("sources")
+def test_todays_release_is_judged_throughout_and_agrees_with_the_levels_page():
+    ownership.assert_every_write_judged()
+    assert ownership.writers_missing_from_the_map(levels.WRITERS) == []
