@@ -39,14 +39,17 @@ function shared it first, which a lexical scan does not see.
 It is a lexical scanner, not a compiler: it does not expand macros, follows
 no pointer into another function, reads both branches of an #if, and takes
 "inside a critical section" from the order of the lines, not from control
-flow. --rules pointers scans with the first version's rules only (writes
-through dims/strides pointers, no out-parameters), to measure against it.
+flow.
+
+By default it scans with its first rules, the first five kinds above
+(``--rules pointers``: writes through dims/strides pointers, with no
+out-parameters); ``--rules all`` adds the others and out-parameters.
 
 Exit status: 0 scanned (findings or not); 1 findings and --exit-code given,
 or two passes (--iterations) disagreed; 2 bad arguments or a path that is
 not there; 3 the time limit ran out first; 4 a scanning thread raised.
 
-    python find_metadata_writes.py numpy-2.2.2/numpy/_core/src --json
+    python find_metadata_writes.py numpy-2.2.2/numpy/_core/src --rules all --json
 """
 
 import re
@@ -75,7 +78,7 @@ TOKEN = re.compile(r"""
 DEREF_AFTER = {None, ";", "{", "}", "(", "[", ",", "=", "return", "?", ":", "!", "&&", "||", *ASSIGN}
 KEYWORDS = {"if", "for", "while", "switch", "return", "sizeof", "else", "do", "case", "goto"}
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
-RULES = ("all", "pointers")  # every rule; only the first version's writes through dims/strides pointers
+RULES = ("pointers", "all")  # the first rules (writes through dims/strides pointers); every rule
 
 # The fields of PyArrayObject_fields a write to which changes what readers of the array see.
 ARRAY_FIELDS = {"nd", "descr", "flags", "dimensions", "strides", "base", "data", "_buffer_info",
@@ -403,13 +406,13 @@ class Scanner:
 
     # -- the scan
 
-    def scan(self, rules="all"):
+    def scan(self, rules):
         findings = []
         for name, parameters, first, last in self.functions():
             findings.extend(self.scan_function(name, parameters, first, last, rules))
         return findings
 
-    def scan_function(self, function, parameters, first, last, rules="all"):
+    def scan_function(self, function, parameters, first, last, rules):
         every_rule = rules == "all"
         aliases = {}  # local variable -> (target, via, object) of the metadata it points into
         origins = dict.fromkeys(parameters, "parameter")  # variable -> where its object came from
@@ -618,7 +621,7 @@ def join_tokens(tokens):
     return text
 
 
-def scan_file(path, rules="all"):
+def scan_file(path, rules):
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     return Scanner(path, text).scan(rules)
 
@@ -635,7 +638,7 @@ def collect(paths):
     return files
 
 
-def scan_all(files, threads, run, rules="all"):
+def scan_all(files, threads, run, rules):
     """Scan *files* on *threads* threads with *rules*: (findings in file order, every file scanned?)."""
     results = {}
     pending = list(reversed(files))
@@ -663,9 +666,9 @@ def main(argv=None):
     made.add_argument("paths", nargs="*", type=Path,
                       help="C files or folders to scan (default: the folder this script is in)")
     made.add_argument("--exit-code", action="store_true", help="exit 1 if anything was found")
-    made.add_argument("--rules", choices=RULES, default="all",
-                      help="all (default), or pointers: only the first version's writes through "
-                           "dims/strides pointers, to compare against it")
+    made.add_argument("--rules", choices=RULES, default="pointers",
+                      help="pointers (default): writes through dims/strides pointers, the first rules; "
+                           "all: also fields, flags, byte orders, lazy fills, hand-outs, out-parameters")
     made.epilog = ("exit status: 0 scanned; 1 findings with --exit-code, or two passes disagreed; 2 bad "
                    "arguments or a missing path; 3 the time limit ran out first; 4 a scanning thread raised")
     args = made.parse_args(argv)

@@ -34,8 +34,9 @@ def test_reports_exactly_the_marked_writes():
     assert found == expected(fixture)
 
 
-def test_reports_nothing_in_the_lookalikes():
-    summary = scan(FIXTURES / "not_flagged.c")
+@pytest.mark.parametrize("rules", ["pointers", "all"])
+def test_reports_nothing_in_the_lookalikes(rules):
+    summary = scan(FIXTURES / "not_flagged.c", extra=["--rules", rules])
     assert summary["findings"] == [], json.dumps(summary["findings"], indent=1)
     assert not expected(FIXTURES / "not_flagged.c")
 
@@ -73,7 +74,7 @@ def test_the_rules_beyond_dims_pointers_with_each_object_s_origin():
     fixture = FIXTURES / "rules.c"
     marked = {n: (m.group(1), m.group(2)) for n, line in enumerate(fixture.read_text().splitlines(), 1)
               if (m := re.search(r"expect: ([a-z]+) origin: ([a-z ]+?) \*/", line))}
-    summary = scan(fixture)
+    summary = scan(fixture, extra=["--rules", "all"])
     assert {f["line"]: (f["kind"], f["target_origin"]) for f in summary["findings"]} == marked
     assert summary["rules"] == "all"
     by_line = {f["line"]: f for f in summary["findings"]}
@@ -82,10 +83,10 @@ def test_the_rules_beyond_dims_pointers_with_each_object_s_origin():
     assert handed_out["via"].startswith("*newdims (line 54)")
 
 
-def test_first_version_rules_see_none_of_the_new_writes():
-    summary = scan(FIXTURES / "rules.c", extra=["--rules", "pointers"])
+def test_the_first_rules_are_the_default_and_see_none_of_the_new_writes():
+    summary = scan(FIXTURES / "rules.c")
     assert summary["findings"] == [] and summary["rules"] == "pointers"
-    assert [f["line"] for f in scan(FIXTURES / "flagged.c", extra=["--rules", "pointers"])["findings"]] == \
+    assert [f["line"] for f in scan(FIXTURES / "flagged.c", extra=["--rules", "all"])["findings"]] == \
         [f["line"] for f in scan(FIXTURES / "flagged.c")["findings"]]
 
 
