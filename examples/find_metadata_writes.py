@@ -33,8 +33,10 @@ Each finding names the object written ("object") and where it came from
 ("target_origin"): "parameter" (a parameter of the function, or a cast or
 copy of one), "created here" (assigned earlier in the function from a call
 that creates an object: PyArray_NewFromDescr, PyArray_Empty, tp_alloc, ...),
-or "unknown". A write to an object created here cannot race unless the
-function shared it first, which a lexical scan does not see.
+"on the stack" (the address of a struct declared in the function, such as
+a dummy array), or "unknown". A write to an object created here or on the
+stack cannot race unless the function shared it first, which a lexical
+scan does not see.
 
 It is a lexical scanner, not a compiler: it does not expand macros, follows
 no pointer into another function, reads both branches of an #if, and takes
@@ -337,11 +339,20 @@ class Scanner:
 
     # -- where an object came from, and what guards a write
 
-    def origin_of(self, start, end, origins):
-        """Where tokens [start, end) get their object: "created here", an *origins* value, or "unknown"."""
+    def origin_of(self, start, end, origins, on_stack=frozenset()):
+        """Where the object of tokens [start, end) comes from: "created here", "on the stack", *origins*'.
+
+        Anything else is "unknown". *on_stack* holds the function's variables
+        declared as structs, not pointers.
+        """
         for k in range(start, end - 1):
             if self.values[k + 1] == "(" and CREATOR.fullmatch(self.values[k]):
                 return "created here"
+        k = start
+        while k < end and self.values[k] == "(" and self.cast_end(k) is not None:
+            k = self.cast_end(k) + 1
+        if self.values[k] == "&" and k + 2 == end and self.values[k + 1] in on_stack:
+            return "on the stack"  # (PyArrayObject *)&dummy_fields: a dummy no other thread sees
         name = self.object_in(start, end).split("->")[0]
         after = self.object_in_end(start, end)
         if name in origins and (after >= end or self.values[after] in {";", ","}):
@@ -417,6 +428,7 @@ class Scanner:
         aliases = {}  # local variable -> (target, via, object) of the metadata it points into
         origins = dict.fromkeys(parameters, "parameter")  # variable -> where its object came from
         fields_views = set()  # variables declared or cast as PyArrayObject_fields *
+        on_stack = set()  # variables declared as structs (T x;), whose address is a stack object
         depths = self.sync_depths(first, last)
         lazily_filled = set()  # token indexes already reported as a lazy fill
         findings = []
@@ -445,7 +457,7 @@ class Scanner:
                     aliases[value] = (target, f"{step} <- {via}" if via else step, written)
                 else:
                     aliases.pop(value, None)
-                origin = self.origin_of(k + 2, end, origins)
+                origin = self.origin_of(k + 2, end, origins, on_stack)
                 if not (origin == "created here" and origins.get(value) == "parameter"
                         and self.values[first:k].count("{") - self.values[first:k].count("}") > 1):
                     # A parameter replaced by a new object in one branch only (if (...) a = copy(a);)
@@ -455,6 +467,15 @@ class Scanner:
                     fields_views.add(value)
                 k += 2
                 continue
+            if (self.tokens[k][0] == "ident" and self.tokens[k + 1][0] == "ident"
+                    and self.values[k - 1] in {";", "{", "}", "const", "static"}
+                    and self.values[k + 2] in {"=", ";", "[", ","}):
+                on_stack.add(self.values[k + 1])  # T name; declares a variable that is not a pointer
+            if (self.tokens[k][0] == "ident" and self.values[k + 1] == "[" and value not in aliases
+                    and origins.get(value) != "parameter" and self.values[k - 1] not in {".", "->"}):
+                close = self.match(k + 1)
+                if self.values[close + 1] == "=":  # made[i] = PyArray_Empty(...): an array of objects
+                    origins[value] = self.origin_of(close + 2, self.expression_end(close + 2, last), origins)
             if every_rule and value == FIELDS_TYPE and self.values[k + 1] == "*" \
                     and self.tokens[k + 2][0] == "ident" and self.values[k + 3] != ")":
                 fields_views.add(self.values[k + 2])  # PyArrayObject_fields *fa

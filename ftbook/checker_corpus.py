@@ -12,8 +12,8 @@ with :data:`JUDGEMENTS`.
 
 What counts as "flagged": for the first version's rules, any finding (it
 cannot tell a fresh array from a shared one, so the reader must read them
-all); for all rules, any finding whose ``target_origin`` is not "created
-here" (the checker sets those aside as objects the function just made).
+all); for all rules, any finding whose ``target_origin`` is neither "created
+here" nor "on the stack" (objects the function made itself: set aside).
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ JUDGEMENTS = {
     ("VOID_getitem", "dummy_arr"): _DUMMY,
     ("VOID_nonzero", "dummy_arr"): _DUMMY,
     ("_setup_field", "arr"): (PRIVATE, "the dummy array its callers pass"),
-    ("py_resolve_dtypes_generic", "dummy_arrays"): _DUMMY,
+    ("py_resolve_dtypes_generic", "dummy_arrays"): (BUILDING, "0-d arrays made a few lines above"),
     ("PyArray_BufferConverter", "buf"): (PRIVATE, "the caller's PyArray_Chunk"),
     ("PyLong_Export", "export_long"): (PRIVATE, "the caller's struct (pythoncapi-compat)"),
     ("_clear_array_attributes", "fa"): (PRIVATE, "the array being freed"),
@@ -197,7 +197,7 @@ JUDGEMENTS = {
     ("set_typeinfo", "arrfuncs"): (SETUP, "module setup"),
     ("_multiarray_umath_exec", "npy_static_pydata"): (SETUP, "module setup"),
     ("_buffer_get_info", "old_info"): (LOCKED, "its callers hold a critical section since 2.4.2 (#30648)"),
-    # What all rules set aside as "created here": judged too, to measure what setting them aside gains.
+    # What all rules set aside (created here, on the stack): judged too, to measure what that gains.
     ("PyArray_NewFromDescr_int", "fa"): (BUILDING, "the constructor itself: the array it allocates"),
     ("PyArray_FromAny_int", "ret"): _FILLING,
     ("PyArray_FromArray", "ret"): _FILLING,
@@ -292,12 +292,16 @@ def judged_as(finding: dict) -> tuple[str, str]:
     return finding["function"], finding["object"]
 
 
+# Where an object no other thread can hold yet comes from, in the checker's words.
+NOT_SHARED_YET = {"created here", "on the stack"}
+
+
 def counts(finding: dict, rules: str, by_origin: bool = True) -> bool:
     """Is *finding* flagged? All the first version's are; for all rules, none on an object made here.
 
     ``by_origin=False`` counts them all, to measure what telling them apart gains.
     """
-    return rules == FIRST_VERSION or not by_origin or finding["target_origin"] != "created here"
+    return rules == FIRST_VERSION or not by_origin or finding["target_origin"] not in NOT_SHARED_YET
 
 
 def rules_of(outcome: Outcome) -> str:

@@ -56,7 +56,7 @@ def every_finding_today_is_judged(*outcomes: Outcome) -> None:
     assert not first.unjudged and not every.unjudged, (first.unjudged, every.unjudged)
     needed = {corpus.judged_as(f) for f in (*first.today, *every.today)}
     assert set(corpus.JUDGEMENTS) == needed, sorted(set(corpus.JUDGEMENTS) ^ needed)
-    assert len(told_apart.real) == len(every.real), "a real write was set aside as created here"
+    assert len(told_apart.real) == len(every.real), "a real write was set aside as made here"
     assert told_apart.precision > every.precision, (told_apart.precision, every.precision)
 
 
