@@ -340,7 +340,7 @@ class Scanner:
     # -- where an object came from, and what guards a write
 
     def origin_of(self, start, end, origins, on_stack=frozenset()):
-        """Where the object of tokens [start, end) comes from: "created here", "on the stack", *origins*'.
+        """Where the object of tokens [start, end) comes from: "created here", "on the stack", as *origins*.
 
         Anything else is "unknown". *on_stack* holds the function's variables
         declared as structs, not pointers.
