@@ -20,8 +20,8 @@ reads C files and reports, with file, line and enclosing function:
   byteorder   descr->byteorder = ...
   lazy        if (!x->f) x->f = ...: a field filled on first use, outside any
               critical section or lock (an atomic store is not a plain "=")
-  handout     &((PyArrayObject_fields *)a)->f passed to a call outside a
-              critical section: the callee may fill it in
+  handout     &((PyArrayObject_fields *)a)->f, or a cache such as &x->_buffer_info,
+              passed to a call outside a critical section: the callee may fill it
 
 A "local pointer" is a variable assigned from one of those calls (or from
 another such pointer, plus an offset) earlier in the same function, and not
@@ -30,8 +30,9 @@ reassigned to something else since; ``*out = PyArray_DIMS(a)`` makes
 out-parameter and then writes ``(*out)[i]`` is seen.
 
 Each finding names the object written ("object") and where it came from
-("target_origin"): "parameter" (a parameter of the function, or a cast or
-copy of one), "created here" (assigned earlier in the function from a call
+("target_origin"): "parameter" (a parameter of the function, a cast or
+copy of one, or an object reached from one: a->base; a parameter replaced
+by a copy in one branch only stays a parameter), "created here" (assigned earlier in the function from a call
 that creates an object: PyArray_NewFromDescr, PyArray_Empty, tp_alloc, ...),
 "on the stack" (the address of a struct declared in the function, such as
 a dummy array), or "unknown". A write to an object created here or on the
