@@ -45,8 +45,8 @@ class Case:
 
     @property
     def source_url(self) -> str:
-        """The file with the write at the tag of the release before the fix (open: OPEN_CASES_LINKED_AT)."""
-        return f"{NUMPY}/blob/v{self.before if self.after else OPEN_CASES_LINKED_AT}/{self.file}"
+        """The file with the write, at the tag of the release the corpus reads it in (before the fix)."""
+        return f"{NUMPY}/blob/v{self.before}/{self.file}"
 
     @property
     def url(self) -> str:
@@ -64,9 +64,6 @@ class Unseen:
     why: str
 
 
-# Open cases are read in today's sdist; their links point at this tag, the newest we checked the
-# same write at in numpy/numpy's history (today's release's tag was not in the history we read).
-OPEN_CASES_LINKED_AT = "2.5.2"
 MULTIARRAY = "numpy/_core/src/multiarray/"
 UMATH = "numpy/_core/src/umath/"
 PULL_REQUESTS = {"#27997", "#30234"}
