@@ -628,7 +628,8 @@ def judged_table(version: str = CURRENT_NUMPY) -> str:
     rows = []
     for (_, function), group in sorted(by_function(version, made_here=False).items(), key=racy_first):
         judgement = JUDGEMENTS[function]
-        why = judgement.why + (f" ({{doc}}`shown <../{judgement.shown.split('#')[0].removesuffix('.md')}>`)"
+        # The page is chapters/ownership.md: a chapter of the family is family/<page> from there.
+        why = judgement.why + (f" ({{doc}}`shown <{judgement.shown.split('#')[0].removesuffix('.md')}>`)"
                                if judgement.shown else "")
         rows.append([judgement.verdict, f"`{function}`", _fields(group), _line_links(group),
                      _synchronised(group), why])
