@@ -45,6 +45,7 @@ from ftbook.provision.envs import (  # noqa: E402
     ensure_venv,
     prepare_book_env,
 )
+from ftbook.provision.instrumented import instrumented_wheel  # noqa: E402
 from ftbook.provision.interpreters import INTERPRETERS, find_or_build  # noqa: E402
 from ftbook.provision.locks import lock_path  # noqa: E402
 from ftbook.provision.side_by_side import run_side_by_side  # noqa: E402
@@ -82,20 +83,31 @@ def session_env(session: nox.Session, group: str, log=None) -> Path:
     )
 
 
+INSTRUMENTED = "instrumented NumPy"  # the chain that builds NumPy with ThreadSanitizer
+
+
 def provision(session: nox.Session, group: str | None, book_envs: Iterable[str] = ()) -> Path | None:
     """The session's own environment and what else it needs, made side by side.
 
     One chain of steps per interpreter (3.14t: the session's environment;
     3.13t: the old NumPy releases; 3.14t-tsan: the TSAN environment), and
-    one for the NumPy sources when *book_envs* includes ``SOURCES``, all run
+    one for the NumPy sources when *book_envs* includes ``SOURCES``, one for
+    the NumPy releases built with ThreadSanitizer when it has their environments, all run
     at once, so that a first run builds the three interpreters in parallel
     while the sdists download. Fails the session with a readable message (no
     traceback) if anything cannot be had, or if the GIL comes back after the
     session's imports. *group* None: no session environment (``provision``).
     """
+    book_envs = list(book_envs)
     steps: dict[str, dict] = {}
     if group:
         steps["3.14t"] = {"session": lambda log: session_env(session, group, log)}
+    sanitized = [BOOK_ENVS[name].sanitized_numpy for name in book_envs
+                 if name != SOURCES and BOOK_ENVS[name].sanitized_numpy]
+    if sanitized:
+        # Built by the plain 3.14t, so they start before the TSAN interpreter is ready, in order:
+        # the first of a series in full, the next a step from it (ftbook.provision.instrumented).
+        steps[INSTRUMENTED] = {INSTRUMENTED: lambda log: [instrumented_wheel(v, log=log) for v in sanitized]}
     for name in book_envs:
         if name == SOURCES:
             steps[SOURCES] = {SOURCES: lambda log: prepare_sources(log=log)}

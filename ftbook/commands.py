@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ftbook.provision.cache import cache_dir
 from ftbook.provision.envs import BOOK_ENVS
+from ftbook.provision.instrumented import MESON_ARGS
 from ftbook.provision.sources import CURRENT_NUMPY
 
 if TYPE_CHECKING:
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 
 TSAN_ENV = "tsan"  # uv has no ThreadSanitizer build of CPython: the reader brings one
 TSAN_NOTE = "# python: a CPython built --disable-gil --with-thread-sanitizer, with NumPy installed"
+_SETUP_ARGS = " ".join(f"-Csetup-args={arg}" for arg in MESON_ARGS)
+SANITIZED_NOTE = ("# python: that CPython, with NumPy {version} built from its sdist by a plain 3.14t: "
+                  f"CC=gcc pip wheel --no-build-isolation {_SETUP_ARGS} numpy-{{version}}/")
 # A run that reads a released source names it inside this build's cache; the reader's copy is an
 # unpacked sdist in the current folder (numpy-2.2.3/...), which the box says how to get.
 SOURCES_NOTE = ("# numpy-X.Y.Z/: the NumPy X.Y.Z sdist (https://pypi.org/project/numpy/X.Y.Z/#files), "
@@ -47,13 +51,18 @@ def reader_command(request: ExampleRun) -> str:
     prefix = "".join(f"{key}={shlex.quote(_as_reader_path(value))} " for key, value in variables.items())
     args = [shlex.quote(_as_reader_path(arg)) for arg in request.args]
     script = " ".join(["examples/" + request.example, *args])
-    if request.env == TSAN_ENV:  # TSAN_OPTIONS is among the variables (ftbook.tsan)
+    if request.env == TSAN_ENV or _sanitized_numpy(request):  # TSAN_OPTIONS is among the variables
         return f"{prefix}python {script}"
     if request.env is None:
         return f"{prefix}uv run --python 3.14t --with numpy=={CURRENT_NUMPY} python {script}"
     spec = BOOK_ENVS[request.env]
     pins = " ".join(f"--with {requirement}" for requirement in spec.requirements)
     return f"{prefix}uv run --python {spec.interpreter} {pins} python {script}"
+
+
+def _sanitized_numpy(request) -> str | None:
+    """The NumPy release built with ThreadSanitizer that *request*'s environment has, if any."""
+    return BOOK_ENVS[request.env].sanitized_numpy if request.env else None
 
 
 def commands_box(*runs: Outcome | ExampleRun):
@@ -70,6 +79,8 @@ def commands_box(*runs: Outcome | ExampleRun):
     commands = list(dict.fromkeys(request.reader_command() for request in requests))
     if any(request.env == TSAN_ENV for request in requests):
         commands.insert(0, TSAN_NOTE)
+    for version in sorted({_sanitized_numpy(request) for request in requests} - {None}):
+        commands.insert(0, SANITIZED_NOTE.format(version=version))
     if any(request.reads_released_sources for request in requests):
         commands.insert(0, SOURCES_NOTE)
     lines = [command if command.startswith("#") else f"$ {command}" for command in commands]

@@ -183,7 +183,7 @@ class Lines:
             if line is None:
                 raise QuoteError(f"no line of {self.path} in NumPy {CURRENT_NUMPY} "
                                  f"starts with {self.needle!r}")
-        return dataclasses.replace(within, start=line, lines=(within.lines[line - within.start],))
+        return within.line(line)
 
     def link(self) -> str:
         quote = self.quote()

@@ -78,6 +78,13 @@ class Quote:
         where = f"{self.path} lines {self.start}-{self.end} of {self.release}"
         raise QuoteError(f"{needle!r} is not in {where}")
 
+    def line(self, number: int) -> Quote:
+        """File line *number* alone (a TSAN frame's ``file.c:934``), as a one-line quote."""
+        if not self.start <= number <= self.end:
+            raise QuoteError(f"line {number} is not in {self.path} lines {self.start}-{self.end} "
+                             f"of {self.release}")
+        return dataclasses.replace(self, start=number, lines=(self.lines[number - self.start],))
+
     def between(self, first: str, last: str) -> Quote:
         """The lines from the first containing *first* through the next containing *last*."""
         begin = self.line_of(first)

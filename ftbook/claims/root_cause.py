@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ftbook.quote import source_lines
 from ftbook.run import EXAMPLES, ExampleRun, Outcome
-from ftbook.tsan import TSAN_EXIT, demo_request, parse_reports
+from ftbook.tsan import TSAN_EXIT, demo_request, parse_reports, tsan_request
 
 FIXED_IN = "numpy-2.2.3"  # the first release with the copy-modify fix
 
@@ -80,13 +81,60 @@ def tsan_is_silent_on_copy_modify(outcome: Outcome) -> None:
     assert summary["calls"] == summary["threads"] * summary["iterations"], summary
 
 
+def tsan_names_pyarray_repeat_on_numpy_2_2_2(outcome: Outcome) -> None:
+    """Race: on NumPy 2.2.2 built with ThreadSanitizer, concurrent np.repeat writes the input's shared dims.
+
+    A data race whose write is ``PyArray_Repeat``'s, at the line of 2.2.2's
+    ``item_selection.c`` that writes through ``PyArray_DIMS(aop)``, on a heap
+    block of 32 bytes: a 2-d array's dims and strides, allocated together.
+    """
+    assert outcome.returncode == TSAN_EXIT, outcome.describe()
+    assert outcome.check()["numpy"] == "2.2.2"
+    report = _repeat_race(outcome)
+    assert report is not None, outcome.stderr[-3000:]
+    write = next(a for a in report.accesses if "write" in a.header.lower() and
+                 a.frames and a.frames[0].function == "PyArray_Repeat")
+    path, line = write.frames[0].location.split(":")
+    assert path == "item_selection.c", write.frames[0]
+    source = source_lines("2.2.2", "numpy/_core/src/multiarray/item_selection.c")
+    assert "PyArray_DIMS(aop)[axis] =" in source[int(line) - 1], source[int(line) - 1]
+    assert "Location is heap block of size 32" in outcome.stderr, outcome.stderr[-3000:]
+
+
+def tsan_is_silent_about_repeat_on_numpy_2_2_3(*outcomes: Outcome) -> None:
+    """The fix: on NumPy 2.2.3 built with ThreadSanitizer, the same runs report no race in PyArray_Repeat.
+
+    Reports of other kinds, if any, are counted on the page, not asserted away.
+    """
+    for outcome in outcomes:
+        assert outcome.check()["numpy"] == "2.2.3"
+        assert _repeat_race(outcome) is None, outcome.stderr[-3000:]
+        assert outcome.returncode in (0, TSAN_EXIT), outcome.describe()
+
+
+def _repeat_race(outcome: Outcome):
+    """The first data race TSAN reported with PyArray_Repeat in a racing access, or None."""
+    return next((r for r in parse_reports(outcome.stderr)
+                 if r.kind == "data race" and "PyArray_Repeat" in r.functions()), None)
+
+
 FORCED = ("--mode", "forced", "--json")
+# Two threads calling np.repeat on one shared array, on NumPy itself built with ThreadSanitizer;
+# every report counted (halt_on_error=0), not only the first. The chapter runs these requests.
+_REPEAT_UNDER_TSAN = ("--threads", "2", "--iterations", "1000", "--json")
+_ALL_REPORTS = {"halt_on_error": "0"}
+REPEAT_ON_2_2_2 = tsan_request("repeat_stress.py", *_REPEAT_UNDER_TSAN, options=_ALL_REPORTS,
+                               env="tsan-numpy-2.2.2")
+REPEAT_ON_2_2_3 = tsan_request("repeat_stress.py", *_REPEAT_UNDER_TSAN, options=_ALL_REPORTS,
+                               env="tsan-numpy-2.2.3")
 
 
 
 TEST_RUNS = [
     (tsan_reports_the_mutate_restore_write, [demo_request("mutate-restore")]),
     (tsan_is_silent_on_copy_modify, [demo_request("copy-modify")]),
+    (tsan_names_pyarray_repeat_on_numpy_2_2_2, [REPEAT_ON_2_2_2]),
+    (tsan_is_silent_about_repeat_on_numpy_2_2_3, [REPEAT_ON_2_2_3]),
     (finalize_window_shows_the_result_length,
      [ExampleRun("finalize_window.py", ("--json",), env="numpy-2.2.2")]),
     (finalize_window_shows_the_result_length,

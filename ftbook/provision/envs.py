@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 
 from ftbook import DECLARED_ENVS, ProvisionError, check_declared
-from ftbook.provision.cache import atomic_write_text, cache_dir, exclusive, format_seconds
+from ftbook.provision import instrumented
+from ftbook.provision.cache import atomic_write_text, cache_dir, exclusive, format_seconds, sha256_of
 from ftbook.provision.interpreters import Log, find_or_build
 from ftbook.provision.locks import Lock, digest
 
@@ -52,9 +53,14 @@ class BookEnv:
     # interpreter too slow to run pip itself (see ensure_venv's installer).
     pip_from: str | None = None
     constrained_by: str | None = None  # a lock whose versions this one must agree with
+    # A NumPy release built here with ThreadSanitizer from its sdist (ftbook.provision.instrumented),
+    # installed instead of a lock: no index has such a wheel.
+    sanitized_numpy: str | None = None
 
     @property
-    def lock(self) -> Lock:
+    def lock(self) -> Lock | None:
+        if self.sanitized_numpy:
+            return None
         series = self.interpreter.removesuffix("-tsan").removesuffix("t")
         return Lock(f"env-{self.name}", series, requirements=self.requirements,
                     constrained_by=self.constrained_by)
@@ -118,6 +124,9 @@ BOOK_ENVS: dict[str, BookEnv] = {
             pip_from="3.14t",  # same cp314t wheels; pip itself under TSAN took minutes
             constrained_by="book",  # the NumPy the book's kernel has
         ),
+        # NumPy's own code under ThreadSanitizer: the last release with the np.repeat race and the fix.
+        *(BookEnv(f"tsan-numpy-{version}", "3.14t-tsan", (), f"NumPy {version} built with ThreadSanitizer",
+                  pip_from="3.14t", sanitized_numpy=version) for version in instrumented.SANITIZED_RELEASES),
     )
 }
 
@@ -129,8 +138,9 @@ def venv_python(venv: Path) -> Path:
 def ensure_venv(
     venv: Path,
     base_python: Path,
-    lock: Path,
+    lock: Path | None,
     *,
+    wheels: tuple[Path, ...] = (),
     project: Path | None = None,
     installer: Path | None = None,
     log: Log = print,
@@ -139,7 +149,9 @@ def ensure_venv(
     """Make *venv* hold exactly what *lock* pins, on *base_python*; return its python.
 
     *lock* is a hashed requirements file (:mod:`ftbook.provision.locks`), installed
-    with ``--require-hashes --no-deps``. *project*, if given, is put on the
+    with ``--require-hashes --no-deps`` (None: nothing from an index). *wheels*
+    are local wheels installed after it with ``--no-deps``, each recorded in
+    the stamp by its SHA-256. *project*, if given, is put on the
     environment's ``sys.path`` with a ``.pth`` file: what an editable install
     does, without a build step. *installer*, if given, is an interpreter of
     the same version and ABI whose pip installs the lock (``pip install
@@ -156,7 +168,8 @@ def ensure_venv(
     wanted = {
         "python": str(base_python),
         "python_mtime": base_python.stat().st_mtime,
-        "lock": f"{lock.name} {digest(lock)}",
+        "lock": f"{lock.name} {digest(lock)}" if lock else None,
+        "wheels": [f"{wheel.name} {sha256_of(wheel)}" for wheel in wheels],
         "project": str(project) if project else None,
         "installer": str(installer) if installer else None,
     }
@@ -165,7 +178,8 @@ def ensure_venv(
         recorded = _read_json(stamp)
         if isinstance(recorded, dict) and recorded.get("wanted") == wanted and venv_python(venv).exists():
             return venv_python(venv)
-        log(f"==> preparing environment {label} in {venv} (from {lock.relative_to(lock.parent.parent)})")
+        source = lock.relative_to(lock.parent.parent) if lock else ", ".join(wheel.name for wheel in wheels)
+        log(f"==> preparing environment {label} in {venv} (from {source})")
         started = time.monotonic()
         if venv.exists():
             shutil.rmtree(venv)
@@ -179,9 +193,12 @@ def ensure_venv(
         ).strip())
         pip = [str(installer), "-m", "pip", "install", "--target", str(purelib)] if installer else [
             str(base_python), "-m", "pip", "--python", str(venv_python(venv)), "install"]
-        _checked_run([*pip, "--disable-pip-version-check", "--progress-bar", "off", "-q",
-                      "--require-hashes", "--no-deps", "-r", str(lock)],
-                     f"installing {lock.name} into {venv}")
+        quiet = ["--disable-pip-version-check", "--progress-bar", "off", "-q", "--no-deps"]
+        if lock:
+            _checked_run([*pip, *quiet, "--require-hashes", "-r", str(lock)],
+                         f"installing {lock.name} into {venv}")
+        if wheels:
+            _checked_run([*pip, *quiet, *map(str, wheels)], f"installing {', '.join(w.name for w in wheels)}")
         if project:
             (purelib / "ftbook-project.pth").write_text(str(project) + "\n")
         installed = installed_distributions(purelib)
@@ -230,8 +247,14 @@ def _checked_run(command: list[str], what: str) -> str:
 
 
 def book_env_dir(name: str) -> Path:
-    """``envs/<name>-<lock digest>``: what this clone's lock asks for, shared by clones that agree."""
-    return cache_dir("envs") / f"{name}-{digest(BOOK_ENVS[name].lock.path)}"
+    """``envs/<name>-<lock digest>``: what this clone's lock asks for, shared by clones that agree.
+
+    An environment with a NumPy built here is keyed by what that build depends on instead.
+    """
+    env = BOOK_ENVS[name]
+    if env.sanitized_numpy:
+        return cache_dir("envs") / f"{name}-{instrumented.build_key(env.sanitized_numpy)}"
+    return cache_dir("envs") / f"{name}-{digest(env.lock.path)}"
 
 
 def prepare_book_env(name: str, *, log: Log = print) -> Path:
@@ -239,8 +262,9 @@ def prepare_book_env(name: str, *, log: Log = print) -> Path:
     env = BOOK_ENVS[name]
     base = find_or_build(env.interpreter, log=log)
     installer = find_or_build(env.pip_from, log=log) if env.pip_from else None
-    return ensure_venv(book_env_dir(name), base, env.lock.path, installer=installer, log=log,
-                       label=f"{name} ({env.purpose})")
+    wheels = (instrumented.instrumented_wheel(env.sanitized_numpy, log=log),) if env.sanitized_numpy else ()
+    return ensure_venv(book_env_dir(name), base, env.lock.path if env.lock else None, wheels=wheels,
+                       installer=installer, log=log, label=f"{name} ({env.purpose})")
 
 
 def book_env_python(name: str) -> Path:

@@ -34,7 +34,7 @@ COMPILE_TIMEOUT = 600
 
 def all_locks() -> list[Lock]:
     """Every lock, each after the lock it is constrained by."""
-    locks = [*SESSION_LOCKS, *(env.lock for env in BOOK_ENVS.values())]
+    locks = [*SESSION_LOCKS, *(env.lock for env in BOOK_ENVS.values() if env.lock)]
     return sorted(locks, key=lambda lock: lock.constrained_by is not None)
 
 

@@ -1,0 +1,192 @@
+"""NumPy built with ThreadSanitizer from its released sdist, for the TSAN interpreter.
+
+NumPy's own TSAN job builds NumPy with ``-Db_sanitize=thread`` on a CPython
+configured ``--with-thread-sanitizer`` (v2.2.3's
+``.github/workflows/compiler_sanitizers.yml``, job ``clang_TSAN``). This
+module does the same with the book's pieces: the release's sdist (SHA-256
+pinned, :mod:`ftbook.provision.sources`), built by the plain 3.14t with
+pinned build tools (``requirements/numpy-build.txt``: meson-python, Cython,
+ninja; NumPy brings its own meson), into a wheel the 3.14t TSAN interpreter
+installs: same version, same ABI. Two flags differ from NumPy's job, both
+for build time on two cores: ``-Dbuildtype=debugoptimized`` (NumPy's spin
+defaults to a release build) and ``-Ddisable-optimization=true`` (no SIMD
+variants: the metadata code they race in is not SIMD code). The compiler is
+the one that built the TSAN interpreter (gcc here; NumPy's job used clang),
+because the two must share one ThreadSanitizer runtime.
+
+A wheel is cached under a key of the release, the flags, the build tools'
+lock, the compiler and the interpreter, and made once per machine. Releases
+of one series share a source tree and a build folder: the first is built in
+full; the next *steps* to it, replacing only the files in which the two
+sdists differ (with a fresh time stamp, so ninja sees them change) and
+rebuilding what depends on them, then checking that the tree now equals the
+next sdist file by file. The series' owner is the lock named after it; a
+wheel appears in its final folder by one rename.
+
+    wheel = instrumented_wheel("2.2.2")        # builds (or finds) it
+"""
+
+from __future__ import annotations
+
+import filecmp
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from ftbook import ProvisionError
+from ftbook.provision.cache import atomic_write_text, cache_dir, exclusive, format_seconds
+from ftbook.provision.interpreters import Log, find_or_build, get_spec
+from ftbook.provision.locks import digest, lock_path
+from ftbook.provision.sources import NUMPY_SDISTS, numpy_sdist
+
+# The releases the chapters run instrumented: the last with the np.repeat race (numpy/numpy#28197)
+# and the first with the fix. One series: the second is a step from the first.
+SANITIZED_RELEASES = ("2.2.2", "2.2.3")
+BUILDER = "3.14t"  # the interpreter that runs the build
+TARGET = "3.14t-tsan"  # the interpreter that imports the result
+BUILD_TOOLS = "numpy-build"  # requirements/numpy-build.txt
+MESON_ARGS = ("-Db_sanitize=thread", "-Dbuildtype=debugoptimized", "-Ddisable-optimization=true")
+COMPILER = "gcc"
+BUILD_TIMEOUT = 40 * 60
+DONE = ".ftbook-wheel"  # in a wheel's folder: written last, names the wheel
+AT = ".ftbook-release"  # in a series' source tree: the release it holds
+
+
+def series_of(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+@functools.cache
+def _compiler_version() -> str:
+    try:
+        return subprocess.run([COMPILER, "--version"], capture_output=True, text=True, timeout=30,
+                              check=True).stdout.splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        raise ProvisionError(f"building NumPy with ThreadSanitizer needs {COMPILER}; "
+                             "install it (apt-get install gcc g++)") from None
+
+
+def build_key(version: str | None) -> str:
+    """What a wheel depends on, digested; *version* None: the part a series shares. Builds nothing."""
+    parts = [" ".join(MESON_ARGS), digest(lock_path(BUILD_TOOLS)), _compiler_version(),
+             get_spec(BUILDER).install_name, get_spec(TARGET).install_name]
+    if version is not None:
+        parts.append(f"{version} {NUMPY_SDISTS[version]}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def wheel_dir(version: str) -> Path:
+    return cache_dir("instrumented") / f"numpy-{version}-tsan-{build_key(version)}"
+
+
+def built_wheel(version: str) -> Path | None:
+    """The cached wheel of *version*, if it was made; builds nothing."""
+    done = wheel_dir(version) / DONE
+    return done.parent / done.read_text().strip() if done.is_file() else None
+
+
+def instrumented_wheel(version: str, *, log: Log = print) -> Path:
+    """NumPy *version* built with ThreadSanitizer: the cached wheel, or a new one (minutes)."""
+    if version not in NUMPY_SDISTS:
+        raise ProvisionError(f"NumPy {version} has no pinned sdist (requirements/numpy-sdists.txt)")
+    found = built_wheel(version)
+    if found:
+        return found
+    sdist = numpy_sdist(version, log=log)
+    tools = _build_tools(log)
+    series = cache_dir("instrumented") / f"series-{series_of(version)}-{build_key(None)}"
+    with exclusive(f"instrumented-{series.name}", log):
+        found = built_wheel(version)  # another chain may have made it while we waited
+        if found:
+            return found
+        started = time.monotonic()
+        tree, build = series / "src", series / "build"
+        at = (tree / AT).read_text().strip() if (tree / AT).is_file() else None
+        if at:
+            changed = step_tree(tree, sdist)
+            log(f"==> building NumPy {version} with ThreadSanitizer: stepping from {at}, "
+                f"{changed} files differ (about a minute)")
+        else:
+            log(f"==> building NumPy {version} with ThreadSanitizer: in full, once per machine "
+                "(about 7 minutes on 2 cores)")
+            shutil.rmtree(series, ignore_errors=True)
+            series.mkdir(parents=True)
+            shutil.copytree(sdist, tree)
+        (tree / AT).unlink(missing_ok=True)
+        differences = tree_differences(tree, sdist)
+        if differences:
+            raise ProvisionError(f"the source tree in {tree} does not match NumPy {version}'s sdist "
+                                 f"({', '.join(differences[:5])}); delete {series} and run again")
+        wheel = _build(tools, tree, build, version)
+        atomic_write_text(tree / AT, version + "\n")
+        log(f"==> NumPy {version} with ThreadSanitizer ready in {format_seconds(time.monotonic() - started)}")
+        return wheel
+
+
+def step_tree(tree: Path, sdist: Path) -> int:
+    """Make *tree* hold exactly *sdist*'s files: copy those that differ (stamped now), delete the rest."""
+    wanted = {path.relative_to(sdist) for path in sdist.rglob("*") if path.is_file()}
+    have = {path.relative_to(tree) for path in tree.rglob("*") if path.is_file()} - {Path(AT)}
+    changed = 0
+    for relative in have - wanted:
+        (tree / relative).unlink()
+        changed += 1
+    for relative in sorted(wanted):
+        target = tree / relative
+        if target.is_file() and filecmp.cmp(sdist / relative, target, shallow=False):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sdist / relative, target)  # not copy2: the sdist's old time stamp would hide it
+        changed += 1
+    return changed
+
+
+def tree_differences(tree: Path, sdist: Path) -> list[str]:
+    """The files in which *tree* and *sdist* differ (missing, extra, other contents); [] when equal."""
+    wanted = {path.relative_to(sdist) for path in sdist.rglob("*") if path.is_file()}
+    have = {path.relative_to(tree) for path in tree.rglob("*") if path.is_file()} - {Path(AT)}
+    differ = [str(p) for p in sorted(wanted & have) if not filecmp.cmp(sdist / p, tree / p, shallow=False)]
+    return sorted(map(str, wanted ^ have)) + differ
+
+
+def _build_tools(log: Log) -> Path:
+    """The plain 3.14t with the pinned build tools; its python."""
+    from ftbook.provision.envs import ensure_venv
+
+    lock = lock_path(BUILD_TOOLS)
+    return ensure_venv(cache_dir("envs") / f"{BUILD_TOOLS}-{digest(lock)}", find_or_build(BUILDER, log=log),
+                       lock, log=log, label=f"{BUILD_TOOLS} (meson-python, Cython, ninja)")
+
+
+def _build(tools: Path, tree: Path, build: Path, version: str) -> Path:
+    """``pip wheel`` *tree* into a new folder, renamed into place when the wheel is there."""
+    final = wheel_dir(version)
+    staging = final.with_name(f"{final.name}.part-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    command = [str(tools), "-m", "pip", "wheel", "--no-build-isolation", "--no-deps",
+               "--disable-pip-version-check", "-w", str(staging), f"-Cbuild-dir={build}",
+               *(f"-Csetup-args={arg}" for arg in MESON_ARGS), str(tree)]
+    environment = {**os.environ, "CC": COMPILER, "CXX": COMPILER.replace("gcc", "g++"),
+                   "PATH": f"{tools.parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # cython, ninja
+    log_file = cache_dir("logs") / f"instrumented-numpy-{version}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    try:
+        with open(log_file, "w") as out:
+            done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=environment,
+                                  timeout=BUILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise ProvisionError(f"building NumPy {version} with ThreadSanitizer took over "
+                             f"{BUILD_TIMEOUT // 60} minutes; see {log_file}") from None
+    wheels = list(staging.glob("numpy-*.whl"))
+    if done.returncode != 0 or len(wheels) != 1:
+        tail = "\n".join("  " + line for line in log_file.read_text().splitlines()[-15:])
+        raise ProvisionError(f"building NumPy {version} with ThreadSanitizer failed:\n{tail}\n"
+                             f"Full log: {log_file}")
+    atomic_write_text(staging / DONE, wheels[0].name + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(staging, final)
+    return final / wheels[0].name
