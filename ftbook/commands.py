@@ -77,11 +77,13 @@ def commands_box(*runs: Outcome | ExampleRun):
     if None in requests:
         raise ValueError("commands_box takes the outcomes of run_example, not of a bare command")
     commands = list(dict.fromkeys(request.reader_command() for request in requests))
-    if any(request.env == TSAN_ENV for request in requests):
-        commands.insert(0, TSAN_NOTE)
-    for version in sorted({_sanitized_numpy(request) for request in requests} - {None}):
-        commands.insert(0, SANITIZED_NOTE.format(version=version))
+    sanitized = sorted({_sanitized_numpy(request) for request in requests} - {None})
+    notes = []
     if any(request.reads_released_sources for request in requests):
-        commands.insert(0, SOURCES_NOTE)
+        notes.append(SOURCES_NOTE)
+    if sanitized or any(request.env == TSAN_ENV for request in requests):
+        notes.append(TSAN_NOTE if not sanitized else TSAN_NOTE.removesuffix(", with NumPy installed"))
+    notes += [SANITIZED_NOTE.format(version=version) for version in sanitized]
+    commands = notes + commands
     lines = [command if command.startswith("#") else f"$ {command}" for command in commands]
     return Markdown("```console\n" + "\n".join(lines) + "\n```")

@@ -162,18 +162,21 @@ def tsan_request(
     *args: str,
     timeout: float = 240,
     options: Mapping[str, str] | None = None,
-    env: str = "tsan",
+    env: str | None = None,
 ) -> ExampleRun:
     """``examples/<name>`` on the TSAN interpreter with the book's TSAN_OPTIONS, as a request to run.
 
-    *env* is a book environment on that interpreter: ``tsan`` (NumPy from
-    PyPI, uninstrumented) or ``tsan-numpy-<release>`` (NumPy itself built
-    with ThreadSanitizer). *options* add to or override :data:`DEFAULT_OPTIONS`. Examples that use
+    *env* is a book environment on that interpreter: ``tsan`` when None
+    (NumPy from PyPI, uninstrumented) or ``tsan-numpy-<release>`` (NumPy
+    itself built with ThreadSanitizer). *options* add to or override
+    :data:`DEFAULT_OPTIONS`. Examples that use
     the demo extension need ``--sanitize thread`` among *args*; it is
     compiled with ``-fsanitize=thread`` on first use (the docs session does
     it beforehand, so chapters do not pay for it).
     """
     variables = (("TSAN_OPTIONS", tsan_options(**(options or {}))),)
+    if env is None:  # named here, literally, so that a chapter using this module declares it
+        return ExampleRun(name, args, env="tsan", variables=variables, timeout=timeout)
     return ExampleRun(name, args, env=env, variables=variables, timeout=timeout)
 
 

@@ -43,3 +43,14 @@ def test_repeated_attempts_are_shown_once_and_a_bare_command_is_refused():
 
     with pytest.raises(ValueError, match="outcomes of run_example"):
         commands_box(BareCommand())
+
+
+def test_a_numpy_built_with_threadsanitizer_is_named_with_how_to_build_it():
+    from ftbook.tsan import tsan_request
+
+    request = tsan_request("repeat_stress.py", "--json", env="tsan-numpy-2.2.2")
+    assert request.reader_command() == ("TSAN_OPTIONS='halt_on_error=1 exitcode=66' "
+                                        "python examples/repeat_stress.py --json")
+    box = commands_box(request).data
+    assert "with NumPy 2.2.2 built from its sdist" in box and "-Csetup-args=-Db_sanitize=thread" in box
+    assert box.index("--with-thread-sanitizer") < box.index("NumPy 2.2.2 built")  # the interpreter first

@@ -169,10 +169,11 @@ def ensure_venv(
         "python": str(base_python),
         "python_mtime": base_python.stat().st_mtime,
         "lock": f"{lock.name} {digest(lock)}" if lock else None,
-        "wheels": [f"{wheel.name} {sha256_of(wheel)}" for wheel in wheels],
         "project": str(project) if project else None,
         "installer": str(installer) if installer else None,
     }
+    if wheels:  # only then: the stamps of environments without any stay as they were
+        wanted["wheels"] = [f"{wheel.name} {sha256_of(wheel)}" for wheel in wheels]
     stamp = venv / STAMP
     with exclusive(f"venv-{hashlib.sha256(str(venv).encode()).hexdigest()[:12]}", log):
         recorded = _read_json(stamp)

@@ -154,7 +154,7 @@ def tree_differences(tree: Path, sdist: Path) -> list[str]:
 
 
 def _build_tools(log: Log) -> Path:
-    """The plain 3.14t with the pinned build tools; its python."""
+    """An environment of the plain 3.14t with the pinned build tools; its python (it has no pip)."""
     from ftbook.provision.envs import ensure_venv
 
     lock = lock_path(BUILD_TOOLS)
@@ -168,8 +168,10 @@ def _build(tools: Path, tree: Path, build: Path, version: str) -> Path:
     staging = final.with_name(f"{final.name}.part-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    command = [str(tools), "-m", "pip", "wheel", "--no-build-isolation", "--no-deps",
-               "--disable-pip-version-check", "-w", str(staging), f"-Cbuild-dir={build}",
+    # The builder's pip, run for the tools' environment (--python): the build backend is imported there.
+    builder = find_or_build(BUILDER, log=lambda _: None)
+    command = [str(builder), "-m", "pip", "--python", str(tools), "wheel", "--no-build-isolation",
+               "--no-deps", "--disable-pip-version-check", "-w", str(staging), f"-Cbuild-dir={build}",
                *(f"-Csetup-args={arg}" for arg in MESON_ARGS), str(tree)]
     environment = {**os.environ, "CC": COMPILER, "CXX": COMPILER.replace("gcc", "g++"),
                    "PATH": f"{tools.parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # cython, ninja
