@@ -25,7 +25,8 @@ What chapters call (at the top, so that a chapter's imports stay short):
 Provisioning, :mod:`ftbook.provision` (runs on the host Python that drives
 nox too, so standard library only): ``interpreters`` (find or build the
 free-threaded CPythons), ``envs`` (the book environments), ``sources``
-(NumPy's sdists, CPython's release trees), ``cache`` (where things live, locks, verified downloads),
+(NumPy's sdists, CPython's release trees), ``instrumented`` (NumPy built with
+ThreadSanitizer from its sdist), ``cache`` (where things live, locks, verified downloads),
 ``locks`` and ``refresh_locks`` (the hashed requirements), ``side_by_side``
 (chains of steps run in parallel, one message per failure).
 
