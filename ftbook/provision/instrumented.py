@@ -50,7 +50,7 @@ BUILDER = "3.14t"  # the interpreter that runs the build
 TARGET = "3.14t-tsan"  # the interpreter that imports the result
 BUILD_TOOLS = "numpy-build"  # requirements/numpy-build.txt
 MESON_ARGS = ("-Db_sanitize=thread", "-Dbuildtype=debugoptimized", "-Ddisable-optimization=true")
-COMPILER = "gcc"
+COMPILER, CXX_COMPILER = "gcc", "g++"
 BUILD_TIMEOUT = 40 * 60
 DONE = ".ftbook-wheel"  # in a wheel's folder: written last, names the wheel
 AT = ".ftbook-release"  # in a series' source tree: the release it holds
@@ -62,12 +62,14 @@ def series_of(version: str) -> str:
 
 @functools.cache
 def _compiler_version() -> str:
+    """The first line of ``gcc --version`` (the key); g++ must answer too: NumPy has C++ code."""
     try:
-        return subprocess.run([COMPILER, "--version"], capture_output=True, text=True, timeout=30,
-                              check=True).stdout.splitlines()[0]
+        said = [subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30,
+                               check=True).stdout.splitlines()[0] for compiler in (COMPILER, CXX_COMPILER)]
+        return said[0]
     except (OSError, subprocess.SubprocessError, IndexError):
-        raise ProvisionError(f"building NumPy with ThreadSanitizer needs {COMPILER}; "
-                             "install it (apt-get install gcc g++)") from None
+        raise ProvisionError(f"building NumPy with ThreadSanitizer needs {COMPILER} and {CXX_COMPILER}; "
+                             "install them (apt-get install gcc g++)") from None
 
 
 def build_key(version: str | None) -> str:
@@ -173,7 +175,7 @@ def _build(tools: Path, tree: Path, build: Path, version: str) -> Path:
     command = [str(builder), "-m", "pip", "--python", str(tools), "wheel", "--no-build-isolation",
                "--no-deps", "--disable-pip-version-check", "-w", str(staging), f"-Cbuild-dir={build}",
                *(f"-Csetup-args={arg}" for arg in MESON_ARGS), str(tree)]
-    environment = {**os.environ, "CC": COMPILER, "CXX": COMPILER.replace("gcc", "g++"),
+    environment = {**os.environ, "CC": COMPILER, "CXX": CXX_COMPILER,
                    "PATH": f"{tools.parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # cython, ninja
     log_file = cache_dir("logs") / f"instrumented-numpy-{version}-{time.strftime('%Y%m%d-%H%M%S')}.log"
     try:
