@@ -1,6 +1,13 @@
 """Parsing ThreadSanitizer reports (the chapters' excerpts depend on it)."""
 
+import dataclasses
+from pathlib import Path
+
+import pytest
+
 from ftbook.tsan import parse_reports, tsan_options
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 # The layout gcc's libtsan prints (addresses, pids and paths made up).
 REPORT = """\
@@ -76,3 +83,23 @@ def test_clean_output_has_no_reports():
 def test_options_override_the_defaults():
     assert tsan_options() == "halt_on_error=1 exitcode=66"
     assert tsan_options(halt_on_error="0", suppressions="s.txt") == "halt_on_error=0 exitcode=66 suppressions=s.txt"
+
+
+@pytest.mark.needs_envs("sources")  # the claim checks the line against the 2.2.2 sdist
+def test_the_real_numpy_claim_holds_when_the_race_crashes_the_run_after_its_report(monkeypatch):
+    """A run on the instrumented 2.2.2 can die of a SEGV after TSAN's report: no summary line is printed.
+
+    The fixture is a report this build produced (two threads, np.repeat, NumPy 2.2.2 with
+    -Db_sanitize=thread); the claim then reads the environment's NumPy from its stamp.
+    """
+    from ftbook.claims import root_cause
+    from ftbook.run import Outcome
+
+    report = (FIXTURES / "tsan" / "numpy-2.2.2-repeat.txt").read_text()
+    crashed = Outcome(["python"], 66, 18.0, "", report + "SUMMARY: ThreadSanitizer: SEGV memmove.S:273\n",
+                      request=root_cause.REPEAT_ON_2_2_2)
+    monkeypatch.setattr(root_cause, "installed_version", lambda env, name: {"tsan-numpy-2.2.2": "2.2.2"}[env])
+    root_cause.tsan_names_pyarray_repeat_on_numpy_2_2_2(crashed)
+    other_release = dataclasses.replace(crashed, request=root_cause.REPEAT_ON_2_2_3)
+    with pytest.raises(KeyError):  # the stamp asked is the run's own environment's
+        root_cause.tsan_names_pyarray_repeat_on_numpy_2_2_2(other_release)

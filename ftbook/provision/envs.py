@@ -217,6 +217,12 @@ def installed_distributions(site_packages: Path) -> dict[str, str]:
     return found
 
 
+def installed_version(name: str, distribution: str) -> str | None:
+    """The version of *distribution* that book environment *name*'s stamp says is installed."""
+    recorded = _read_json(book_env_dir(name) / STAMP)
+    return recorded.get("installed", {}).get(distribution) if isinstance(recorded, dict) else None
+
+
 def _read_json(path: Path) -> object:
     try:
         return json.loads(path.read_text())
