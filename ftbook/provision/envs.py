@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 from ftbook import DECLARED_ENVS, ProvisionError, check_declared
-from ftbook.provision import instrumented
 from ftbook.provision.cache import atomic_write_text, cache_dir, exclusive, format_seconds, sha256_of
 from ftbook.provision.interpreters import Log, find_or_build
 from ftbook.provision.locks import Lock, digest
@@ -66,6 +65,9 @@ class BookEnv:
                     constrained_by=self.constrained_by)
 
 
+# The NumPy releases built here with ThreadSanitizer (ftbook.provision.instrumented): the last with
+# the np.repeat race (numpy/numpy#28197) and the first with the fix. One series: the second is a step.
+SANITIZED_RELEASES = ("2.2.2", "2.2.3")
 SCIPY_TEST_STACK = ("scipy==1.15.1", "pytest==9.2.0", "pytest-run-parallel==0.10.0", "hypothesis==6.122.0")
 BOOK_ENVS: dict[str, BookEnv] = {
     env.name: env
@@ -126,7 +128,7 @@ BOOK_ENVS: dict[str, BookEnv] = {
         ),
         # NumPy's own code under ThreadSanitizer: the last release with the np.repeat race and the fix.
         *(BookEnv(f"tsan-numpy-{version}", "3.14t-tsan", (), f"NumPy {version} built with ThreadSanitizer",
-                  pip_from="3.14t", sanitized_numpy=version) for version in instrumented.SANITIZED_RELEASES),
+                  pip_from="3.14t", sanitized_numpy=version) for version in SANITIZED_RELEASES),
     )
 }
 
@@ -260,6 +262,8 @@ def book_env_dir(name: str) -> Path:
     """
     env = BOOK_ENVS[name]
     if env.sanitized_numpy:
+        from ftbook.provision import instrumented  # it reads the sdist pins, which need the project's locks
+
         return cache_dir("envs") / f"{name}-{instrumented.build_key(env.sanitized_numpy)}"
     return cache_dir("envs") / f"{name}-{digest(env.lock.path)}"
 
@@ -269,7 +273,11 @@ def prepare_book_env(name: str, *, log: Log = print) -> Path:
     env = BOOK_ENVS[name]
     base = find_or_build(env.interpreter, log=log)
     installer = find_or_build(env.pip_from, log=log) if env.pip_from else None
-    wheels = (instrumented.instrumented_wheel(env.sanitized_numpy, log=log),) if env.sanitized_numpy else ()
+    wheels = ()
+    if env.sanitized_numpy:
+        from ftbook.provision import instrumented
+
+        wheels = (instrumented.instrumented_wheel(env.sanitized_numpy, log=log),)
     return ensure_venv(book_env_dir(name), base, env.lock.path if env.lock else None, wheels=wheels,
                        installer=installer, log=log, label=f"{name} ({env.purpose})")
 

@@ -43,9 +43,6 @@ from ftbook.provision.interpreters import Log, find_or_build, get_spec
 from ftbook.provision.locks import digest, lock_path
 from ftbook.provision.sources import NUMPY_SDISTS, numpy_sdist
 
-# The releases the chapters run instrumented: the last with the np.repeat race (numpy/numpy#28197)
-# and the first with the fix. One series: the second is a step from the first.
-SANITIZED_RELEASES = ("2.2.2", "2.2.3")
 BUILDER = "3.14t"  # the interpreter that runs the build
 TARGET = "3.14t-tsan"  # the interpreter that imports the result
 BUILD_TOOLS = "numpy-build"  # requirements/numpy-build.txt
