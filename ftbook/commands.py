@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from ftbook.run import ExampleRun, Outcome
 
 TSAN_ENV = "tsan"  # uv has no ThreadSanitizer build of CPython: the reader brings one
-TSAN_NOTE = "# python: a CPython built --disable-gil --with-thread-sanitizer, with NumPy installed"
+TSAN_INTERPRETER_NOTE = "# python: a CPython built --disable-gil --with-thread-sanitizer"
+TSAN_NOTE = f"{TSAN_INTERPRETER_NOTE}, with NumPy installed"
 _SETUP_ARGS = " ".join(f"-Csetup-args={arg}" for arg in MESON_ARGS)
 SANITIZED_NOTE = ("# python: that CPython, with NumPy {version} built from its sdist by a plain 3.14t: "
                   f"CC=gcc pip wheel --no-build-isolation {_SETUP_ARGS} numpy-{{version}}/")
@@ -82,7 +83,7 @@ def commands_box(*runs: Outcome | ExampleRun):
     if any(request.reads_released_sources for request in requests):
         notes.append(SOURCES_NOTE)
     if sanitized or any(request.env == TSAN_ENV for request in requests):
-        notes.append(TSAN_NOTE if not sanitized else TSAN_NOTE.removesuffix(", with NumPy installed"))
+        notes.append(TSAN_INTERPRETER_NOTE if sanitized else TSAN_NOTE)
     notes += [SANITIZED_NOTE.format(version=version) for version in sanitized]
     commands = notes + commands
     lines = [command if command.startswith("#") else f"$ {command}" for command in commands]

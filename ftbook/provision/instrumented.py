@@ -126,10 +126,14 @@ def instrumented_wheel(version: str, *, log: Log = print) -> Path:
         return wheel
 
 
+def _files(root: Path) -> set[Path]:
+    """Every file under *root*, relative to it, but the marker a series' tree keeps of its release."""
+    return {path.relative_to(root) for path in root.rglob("*") if path.is_file()} - {Path(AT)}
+
+
 def step_tree(tree: Path, sdist: Path) -> int:
     """Make *tree* hold exactly *sdist*'s files: copy those that differ (stamped now), delete the rest."""
-    wanted = {path.relative_to(sdist) for path in sdist.rglob("*") if path.is_file()}
-    have = {path.relative_to(tree) for path in tree.rglob("*") if path.is_file()} - {Path(AT)}
+    wanted, have = _files(sdist), _files(tree)
     changed = 0
     for relative in have - wanted:
         (tree / relative).unlink()
@@ -146,8 +150,7 @@ def step_tree(tree: Path, sdist: Path) -> int:
 
 def tree_differences(tree: Path, sdist: Path) -> list[str]:
     """The files in which *tree* and *sdist* differ (missing, extra, other contents); [] when equal."""
-    wanted = {path.relative_to(sdist) for path in sdist.rglob("*") if path.is_file()}
-    have = {path.relative_to(tree) for path in tree.rglob("*") if path.is_file()} - {Path(AT)}
+    wanted, have = _files(sdist), _files(tree)
     differ = [str(p) for p in sorted(wanted & have) if not filecmp.cmp(sdist / p, tree / p, shallow=False)]
     return sorted(map(str, wanted ^ have)) + differ
 
