@@ -28,12 +28,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import nox
+from nox.command import CommandFailed
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 from ftbook import ProvisionError  # noqa: E402
 from ftbook.build.cells import find_chapter  # noqa: E402
+from ftbook.build.failures import digest  # noqa: E402
 from ftbook.build.inputs import chapter_inputs, rerun_all  # noqa: E402
 from ftbook.gil import check_python  # noqa: E402
 from ftbook.provision.cache import cache_dir, folder_lock  # noqa: E402
@@ -236,13 +238,21 @@ def sphinx(
             posargs.remove(RERUN_ALL)
             session.log(f"{RERUN_ALL}: emptying the execution cache; every chapter will be executed again")
             extra = (*rerun_all(BUILD / ".jupyter_cache"), *extra)
-        session.run(
-            str(python), "-m", "sphinx", "-b", builder,
-            "-W", "--keep-going",  # warnings are errors, but report them all
-            "-d", str(doctrees),
-            str(DOCS), str(BUILD / builder), *extra, *posargs,
-            external=True,
-        )
+        warnings = BUILD / f"{builder}-warnings.log"
+        try:
+            session.run(
+                str(python), "-m", "sphinx", "-b", builder,
+                "-W", "--keep-going",  # warnings are errors, but report them all
+                "-d", str(doctrees), "-w", str(warnings),
+                str(DOCS), str(BUILD / builder), *extra, *posargs,
+                external=True,
+            )
+        except CommandFailed:
+            # The failing cell's traceback is far up a long log; say it again last, in a few lines.
+            text = warnings.read_text(encoding="utf-8", errors="replace") if warnings.is_file() else ""
+            if failed := digest(text):
+                session.log(f"what failed (all warnings: {warnings}):\n{failed}")
+            raise
 
 
 @nox.session

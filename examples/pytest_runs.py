@@ -8,10 +8,12 @@ A test that races passes in some runs, fails in others, and in some kills
 the interpreter. One pytest process cannot tell you which, because a crash
 ends it; this script starts a new one per run, each bounded in time, and
 counts the ends: passed, failed (with the first error pytest reports), a
-signal (with what the interpreter said as it died), timed out (the run
-outlived ``--run-timeout`` and was killed: a hang, or a machine too slow for
-the limit; never counted as a pass), or something else (pytest could not run
-the selection: never counted as a pass either).
+signal (with what the interpreter said as it died), stopped by
+ThreadSanitizer (an exit status that is not pytest's, after TSAN's reports:
+its ``exitcode``, 66 unless set, on ``halt_on_error=1`` or at the end),
+timed out (the run outlived ``--run-timeout`` and was killed: a hang, or a
+machine too slow for the limit; never counted as a pass), or something else
+(pytest could not run the selection: never counted as a pass either).
 
 Everything after ``--`` is handed to pytest; with nothing there, the test
 NumPy added with its fix for numpy/numpy#28197, as the installed NumPy
@@ -26,6 +28,11 @@ free-threading work ran it:
 ``--copy-test FILE`` runs a test file from a source tree (an sdist's)
 against the *installed* package: the file is copied into the runs' own
 folder, away from the source package it sits in, and handed to pytest.
+
+Each run also counts the reports ThreadSanitizer printed (``tsan_reports``),
+for NumPy or an interpreter built with it; hand pytest ``-s`` so that they
+reach stderr (pytest keeps a passing test's output to itself), and pass
+``--keep-stderr`` to keep the text of each run's reports in the summary.
 
 ``--import-check MODULE`` also reports whether importing MODULE, with
 nothing forcing the GIL off (no ``PYTHON_GIL``), turned the GIL on: an
@@ -45,20 +52,28 @@ import numpy  # noqa: F401  (its version goes in the summary)
 
 from thread_harness import Run, finish, parser, positive_seconds, whole_number
 
-SUMMARY_KEYS = ("runs", "passed", "failed", "crashed", "runs_timed_out", "other", "pytest_arguments",
-                "gil_enabled_on_import")
+SUMMARY_KEYS = ("runs", "passed", "failed", "crashed", "sanitizer_stopped", "runs_timed_out", "other",
+                "pytest_arguments", "gil_enabled_on_import")
 
 DEFAULT_TEST = ["--pyargs", "numpy._core.tests.test_multithreading", "-k", "test_multithreaded_repeat"]
 # pytest's own exit statuses other than 0 (passed) and 1 (a test failed): nothing was shown.
 PYTEST_TROUBLE = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
+STOPPED_BY_TSAN = "stopped by ThreadSanitizer"
 ERROR_LINE = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.M)
 # glibc's heap checks ("free(): invalid pointer", "malloc(): corrupted top size") come first, then CPython's.
+TSAN_WARNING = re.compile(r"^WARNING: ThreadSanitizer: ", re.M)
+KEPT_STDERR = 60_000  # characters of a run's stderr kept with --keep-stderr: its last reports
 CRASH_LINE = re.compile(r"^(?:(?:malloc|free|double free|corrupted|munmap_chunk|realloc)\S*\(?\)?:? .*"
                         r"|Fatal Python error: .*)$", re.M)
 
 
-def one_run(arguments, seconds, folder):
-    """Run pytest once; return how it ended, how long it took and what it said about it."""
+def one_run(arguments, seconds, folder, keep_stderr=False):
+    """Run pytest once; return how it ended, how long it took and what it said about it.
+
+    Every run also counts the reports ThreadSanitizer printed (none unless the
+    interpreter or an extension was built with it); *keep_stderr* keeps the
+    run's stderr, for a reader of the reports themselves.
+    """
     started = time.monotonic()
     # pytest runs in a folder of its own; a plugin resolves a relative path against where we started.
     environment = {**os.environ, "PYTHONPATH": with_this_folder(os.environ.get("PYTHONPATH")),
@@ -66,20 +81,31 @@ def one_run(arguments, seconds, folder):
     try:
         done = subprocess.run([sys.executable, "-m", "pytest", *arguments], capture_output=True, text=True,
                               timeout=seconds, cwd=folder, env=environment)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as killed:
+        said = killed.stderr.decode(errors="replace") if isinstance(killed.stderr, bytes) else killed.stderr
         return {"ended": "timed out", "seconds": round(time.monotonic() - started, 1),
-                "error": f"killed after {seconds:g} s"}
+                "error": f"killed after {seconds:g} s", **sanitizer(said or "", keep_stderr)}
     took = round(time.monotonic() - started, 1)
+    reports = sanitizer(done.stderr, keep_stderr)
     if done.returncode < 0:
-        name = signal.Signals(-done.returncode).name
         said = CRASH_LINE.search(done.stderr)  # what the C library or CPython said as it died
-        return {"ended": f"signal {name}", "seconds": took, "error": said.group(0).strip() if said else None}
-    if done.returncode == 0:
-        return {"ended": "passed", "seconds": took, "error": None}
-    if done.returncode == 1:
-        return {"ended": "failed", "seconds": took, "error": first_error(done.stdout + done.stderr)}
-    trouble = PYTEST_TROUBLE.get(done.returncode, f"exit status {done.returncode}")
-    return {"ended": f"pytest: {trouble}", "seconds": took, "error": first_error(done.stdout + done.stderr)}
+        ended = f"signal {signal.Signals(-done.returncode).name}"
+        error = said.group(0).strip() if said else None
+    elif done.returncode == 0:
+        ended, error = "passed", None
+    elif reports["tsan_reports"] and done.returncode not in (1, *PYTEST_TROUBLE):
+        ended, error = f"{STOPPED_BY_TSAN} (exit {done.returncode})", None  # its status replaced pytest's
+    else:
+        trouble = PYTEST_TROUBLE.get(done.returncode, f"exit status {done.returncode}")
+        ended = "failed" if done.returncode == 1 else f"pytest: {trouble}"
+        error = first_error(done.stdout + done.stderr)
+    return {"ended": ended, "seconds": took, "error": error, **reports}
+
+
+def sanitizer(stderr, keep_stderr):
+    """What a run's stderr says about ThreadSanitizer: its report count, and the text if asked to keep it."""
+    kept = {"stderr": stderr[-KEPT_STDERR:]} if keep_stderr else {}
+    return {"tsan_reports": len(TSAN_WARNING.findall(stderr)), **kept}
 
 
 def first_error(output):
@@ -126,6 +152,8 @@ def main(argv=None):
                       help="report whether importing MODULE turns the GIL on")
     made.add_argument("--copy-test", metavar="FILE",
                       help="copy this test file into the runs' folder; run it against the installed package")
+    made.add_argument("--keep-stderr", action="store_true",
+                      help="keep each run's stderr (the end of it) in the summary, e.g. for its TSAN reports")
     args = made.parse_args(ours)
     if args.copy_test and not os.path.isfile(args.copy_test):
         made.error(f"--copy-test: no such file: {args.copy_test}")
@@ -147,7 +175,7 @@ def main(argv=None):
                 run.deadline_hit = True
                 break
             # A run that hangs (a dying interpreter can) costs --run-timeout, not the rest of the budget.
-            runs.append(one_run(arguments, min(left, args.run_timeout), folder))
+            runs.append(one_run(arguments, min(left, args.run_timeout), folder, args.keep_stderr))
             if runs[-1]["ended"] == "timed out":
                 run.deadline_hit = True  # the summary's timed_out, exit status 3 (unless a race showed)
     run.seconds = time.monotonic() - run.started
@@ -155,11 +183,13 @@ def main(argv=None):
         "passed": sum(r["ended"] == "passed" for r in runs),
         "failed": sum(r["ended"] == "failed" for r in runs),
         "crashed": sum(r["ended"].startswith("signal") for r in runs),
+        "sanitizer_stopped": sum(r["ended"].startswith(STOPPED_BY_TSAN) for r in runs),
         "runs_timed_out": sum(r["ended"] == "timed out" for r in runs),
     }
     counts["other"] = len(runs) - sum(counts.values())
     said = ", ".join(f"{n} {what.removeprefix('runs_').replace('_', ' ')}" for what, n in counts.items() if n)
-    return finish(args, run, example="pytest_runs", race_observed=counts["failed"] + counts["crashed"] > 0,
+    observed = counts["failed"] + counts["crashed"] + counts["sanitizer_stopped"] > 0
+    return finish(args, run, example="pytest_runs", race_observed=observed,
                   text=f"{len(runs)} pytest runs of {' '.join(pytest_arguments)}: {said or 'none'}",
                   runs=runs, **counts, pytest_arguments=arguments,
                   gil_enabled_on_import=gil_on_import)

@@ -390,6 +390,8 @@ def descriptor_accessors() -> tuple[Operation, ...]:
 
 
 _ARRAYOBJECT, _SHAPE = f"{MULTIARRAY}/arrayobject.c", f"{MULTIARRAY}/shape.c"
+_CONVERT_DATATYPE = f"{MULTIARRAY}/convert_datatype.c"
+_NDARRAYOBJECT = "numpy/_core/include/numpy/ndarrayobject.h"
 _VIEW_READS_DESCR = Lines(f"{MULTIARRAY}/convert.c", "PyArray_View",
                           "PyArray_Descr *dtype = PyArray_DESCR(self);")
 _RESTORE = Shown("chapters/family/restore", "family_restore.argsort_order_shows_the_swapped_names")
@@ -407,6 +409,36 @@ OPERATIONS = (
                 "uniquely referenced"),
     placed("PyArray_ResolveWritebackIfCopy", python=False, wants="writes", fields=("base", "flags"),
            lines=(Lines(_ARRAYOBJECT, "PyArray_ResolveWritebackIfCopy", "fa->base = NULL;"),)),
+    placed("PyArray_SetWritebackIfCopyBase", python=False, wants="writes", fields=("base", "flags"),
+           lines=(Lines(_ARRAYOBJECT, "PyArray_SetWritebackIfCopyBase", "->base = (PyObject *)base;"),
+                  Lines(_ARRAYOBJECT, "PyArray_SetWritebackIfCopyBase",
+                        "PyArray_CLEARFLAGS(base, NPY_ARRAY_WRITEABLE);")),
+           note="clears `WRITEABLE` on `base`, the caller's array, until the copy is resolved or discarded "
+                "(by design, {doc}`/chapters/family/flags`)"),
+    placed("PyArray_DiscardWritebackIfCopy", python=False, wants="writes", fields=("base", "flags"),
+           lines=(Lines(_NDARRAYOBJECT, "PyArray_DiscardWritebackIfCopy",
+                        "PyArray_ENABLEFLAGS((PyArrayObject*)fa->base, NPY_ARRAY_WRITEABLE);"),
+                  Lines(_NDARRAYOBJECT, "PyArray_DiscardWritebackIfCopy", "fa->base = NULL;")),
+           note="an inline function of `ndarrayobject.h`: sets `WRITEABLE` on the base again and drops it"),
+    placed("PyArray_Zero", python=False, wants="writes", fields=("flags",),
+           lines=(Lines(_CONVERT_DATATYPE, "PyArray_Zero", "PyArray_ENABLEFLAGS(arr, NPY_ARRAY_BEHAVED);"),
+                  Lines(_CONVERT_DATATYPE, "PyArray_Zero", "->flags = storeflags;")),
+           note="a mutate-then-restore: sets `ALIGNED` and `WRITEABLE` on the array it is handed around a "
+                "`SETITEM`, then writes the saved flags back"),
+    placed("PyArray_One", python=False, wants="writes", fields=("flags",),
+           lines=(Lines(_CONVERT_DATATYPE, "PyArray_One", "PyArray_ENABLEFLAGS(arr, NPY_ARRAY_BEHAVED);"),
+                  Lines(_CONVERT_DATATYPE, "PyArray_One", "->flags = storeflags;")),
+           note="as `PyArray_Zero`"),
+    placed("PyArray_BroadcastToShape", python=False, wants="writes", fields=("flags",),
+           lines=(Lines(f"{MULTIARRAY}/iterators.c", "PyArray_BroadcastToShape",
+                        "PyArray_UpdateFlags(ao, NPY_ARRAY_C_CONTIGUOUS);"),),
+           note="recomputes the flags of the array it iterates over, which only looks like a read: the "
+                "flag update of `ufunc.at` in {doc}`/chapters/family/flags`"),
+    placed("PyArray_RemoveAxesInPlace", python=False, wants="writes",
+           fields=("dimensions", "strides", "nd", "flags"),
+           lines=(Lines(_SHAPE, "PyArray_RemoveAxesInPlace", "shape[idim_out] = shape[idim];"),
+                  Lines(_SHAPE, "PyArray_RemoveAxesInPlace", "fa->nd = idim_out;")),
+           note="NumPy's own callers pass an array they just made"),
     placed("PyArray_Newshape", python=False, wants="reads",
            fields=("dimensions", "strides", "flags", "descr"),
            lines=(Lines(_SHAPE, "_reshape_with_copy_arg", "PyArray_DIM(array, i)"),)),
@@ -461,6 +493,53 @@ def annotated_rows() -> list[Operation]:
         for shown in row.shown:
             shown.check()
     return rows
+
+
+# --- Is every writer of NumPy's C API in the table? ------------------------------------------
+
+API_LIST = "numpy/_core/code_generators/numpy_api.py"
+PUBLIC_HEADERS = "numpy/_core/include/numpy/"
+# C API functions that write metadata and that the three rules are not about, each with the reason.
+OUT_OF_SCOPE = {
+    "PyArray_RegisterDataType": "registers a new user dtype: it writes the type number of a descriptor "
+                                "already in NumPy's process-wide table of user types, and that table",
+}
+
+
+def api_writers(version: str = CURRENT_NUMPY) -> dict[str, set[str]]:
+    """The functions of NumPy's C API (``numpy_api.py``, or inline in a public header) that the
+    ownership map finds writing a field of an object they did not make, with the fields.
+
+    A write the map judges unreachable, or in a test module, is left out.
+    """
+    from ftbook import ownership
+
+    api = "\n".join(source_file("numpy", version, API_LIST).lines)
+    names = set(re.findall(r"^\s*'(\w+)':\s*\(", api, re.M))
+    found: dict[str, set[str]] = {}
+    for site in ownership.sites(version):
+        if site.made_at is not None or not (site.function in names or site.path.startswith(PUBLIC_HEADERS)):
+            continue
+        judgement = ownership.judgement_of(site)
+        if judgement is not None and judgement.verdict in ("unreachable", "test module"):
+            continue
+        found.setdefault(site.function, set()).add(site.field)
+    return found
+
+
+def api_writers_missing(rows: list[Operation], version: str = CURRENT_NUMPY) -> list[str]:
+    """The C API's writers (:func:`api_writers`) that are neither a C row nor :data:`OUT_OF_SCOPE`,
+    and the C rows that write a field no writer of :data:`WRITERS` writes (their readers' levels
+    would then rest on a writer the writers table does not show)."""
+    c_rows = {row.name: row for row in rows if not row.python}
+    missing = [f"{name} writes {', '.join(sorted(fields))} but is not in the table"
+               for name, fields in sorted(api_writers(version).items())
+               if name not in c_rows and name not in OUT_OF_SCOPE]
+    written = {field for writer in WRITERS for field in writer.fields}
+    missing += [f"{row.name} writes {', '.join(sorted(set(row.fields) - written))}, which no writer "
+                f"of WRITERS writes" for row in c_rows.values()
+                if row.rule == "writes" and set(row.fields) - written]
+    return missing
 
 
 # --- The download -----------------------------------------------------------------------------

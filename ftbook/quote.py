@@ -96,12 +96,28 @@ class Quote:
         return any(needle in line for line in self.lines)
 
 
-def source_lines(version: str, path: str, project: str = "numpy") -> list[str]:
+def _tree(project: str, version: str) -> Path:
     unpacked = numpy_sdist if project == "numpy" else cpython_source  # looked up now: tests replace them
-    file = unpacked(version, log=lambda _: None) / path
+    return unpacked(version, log=lambda _: None)
+
+
+def source_lines(version: str, path: str, project: str = "numpy") -> list[str]:
+    file = _tree(project, version) / path
     if not file.is_file():
         raise QuoteError(f"{PROJECT_NAME[project]} {version}'s sources have no {path}")
     return file.read_text().splitlines()
+
+
+def source_path(version: str, name: str, project: str = "numpy") -> str | None:
+    """The path of the one file called *name* in the release's sources; None if there is none or several.
+
+    A ThreadSanitizer frame names a file without its folders (``ndarraytypes.h:1540``): an inline
+    function in a header, say, not only the ``.c`` file the caller is in. Generated sources (from
+    ``.c.src`` templates) are in no sdist, so a frame in one has no path.
+    """
+    root = _tree(project, version)
+    found = [file for file in root.rglob(name) if file.is_file()]
+    return found[0].relative_to(root).as_posix() if len(found) == 1 else None
 
 
 def source_file(project: str, version: str, path: str) -> Quote:

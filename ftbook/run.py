@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -170,9 +171,27 @@ class Outcome:
             return " ".join(self.command)
         return self.request.reader_command()
 
+    @property
+    def wedged(self) -> bool:
+        """It ended itself stuck: faulthandler's watchdog printed every thread's stack and exited 1.
+
+        An example that can corrupt memory arms ``faulthandler.dump_traceback_later(..., exit=True)``
+        (``examples/numpy_races.py``): its "Timeout (H:MM:SS)!" line, and no summary, tell it from
+        the example's own exit 1.
+        """
+        return (self.returncode == 1 and self.summary is None
+                and re.search(r"^Timeout \(\d+:\d\d:\d\d\)!$", self.stderr, re.MULTILINE) is not None)
+
+    @property
+    def ended_itself(self) -> bool:
+        """It finished its work: not killed at the timeout or by a signal, and not wedged."""
+        return not (self.timed_out or self.signal or self.wedged)
+
     def describe(self) -> str:
         if self.timed_out:
             return f"timed out after {self.seconds:.0f} s"
+        if self.wedged:
+            return "stuck: stacks printed, exit 1"
         if self.signal:
             return f"killed by {self.signal}"
         return f"exit {self.returncode}"

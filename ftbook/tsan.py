@@ -13,6 +13,7 @@ parses reports into :class:`Report` objects and trims them.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import re
 from collections.abc import Mapping
@@ -50,6 +51,15 @@ class Access:
         """The header without the address, which changes from run to run."""
         return re.sub(r" at 0x[0-9a-f]+", "", self.header)
 
+    @property
+    def own_top(self) -> Frame | None:
+        """The innermost frame outside TSAN's runtime (whose interceptors, ``memcpy`` say, do the access)."""
+        return next((frame for frame in self.frames if not frame.module.startswith("libtsan")), None)
+
+    def frame_of(self, function: str) -> Frame | None:
+        """The innermost frame of *function* in this access's stack, or None."""
+        return next((frame for frame in self.frames if frame.function == function), None)
+
 
 @dataclasses.dataclass
 class Report:
@@ -64,6 +74,10 @@ class Report:
 
     def functions(self) -> set[str]:
         return {frame.function for access in self.accesses for frame in access.frames}
+
+    def is_race_in(self, function: str) -> bool:
+        """A data race with *function* in the stack of one of its two accesses."""
+        return self.kind == "data race" and function in self.functions()
 
     def excerpt(self, max_frames: int = 4, through: str | None = None) -> str:
         """The kind, each access with its top frames, and the summary line.
@@ -149,7 +163,12 @@ class TsanRun:
         return bool(self.reports) or self.outcome.returncode == TSAN_EXIT
 
     def races_in(self, function: str) -> list[Report]:
-        return [r for r in self.reports if r.kind == "data race" and function in r.functions()]
+        return [r for r in self.reports if r.is_race_in(function)]
+
+    def kinds(self) -> str:
+        """The kinds of report the run printed, counted ("2 × data race, 1 × SEGV"), or "none"."""
+        found = collections.Counter(report.kind for report in self.reports)
+        return ", ".join(f"{n} × {kind}" for kind, n in found.items()) or "none"
 
 
 def tsan_options(**extra: str) -> str:
@@ -163,6 +182,7 @@ def tsan_request(
     timeout: float = 240,
     options: Mapping[str, str] | None = None,
     env: str | None = None,
+    variables: tuple[tuple[str, str], ...] = (),
 ) -> ExampleRun:
     """``examples/<name>`` on the TSAN interpreter with the book's TSAN_OPTIONS, as a request to run.
 
@@ -172,9 +192,10 @@ def tsan_request(
     :data:`DEFAULT_OPTIONS`. Examples that use
     the demo extension need ``--sanitize thread`` among *args*; it is
     compiled with ``-fsanitize=thread`` on first use (the docs session does
-    it beforehand, so chapters do not pay for it).
+    it beforehand, so chapters do not pay for it). *variables* are more
+    environment variables for the run.
     """
-    variables = (("TSAN_OPTIONS", tsan_options(**(options or {}))),)
+    variables = (("TSAN_OPTIONS", tsan_options(**(options or {}))), *variables)
     if env is None:  # named here, literally, so that a chapter using this module declares it
         return ExampleRun(name, args, env="tsan", variables=variables, timeout=timeout)
     return ExampleRun(name, args, env=env, variables=variables, timeout=timeout)
@@ -209,3 +230,18 @@ def run_demo(pattern: str, *args: str, **request) -> TsanRun:
 def run_under_tsan(request: ExampleRun) -> TsanRun:
     outcome = request.run()
     return TsanRun(outcome, parse_reports(outcome.stderr))
+
+
+def run_until_race(request: ExampleRun, function: str, attempts: int = 3) -> list[TsanRun]:
+    """Run *request* until TSAN reports a data race naming *function*, at most *attempts* times.
+
+    A race in NumPy's code on a free-threaded CPython is reported only when
+    the two accesses really overlap: in between, the threads' atomic updates
+    of a shared object's reference count order them, as a lock would. So one
+    run can miss it, more often on a busy machine; every attempt is kept and
+    shown.
+    """
+    runs = []
+    while len(runs) < attempts and not (runs and runs[-1].races_in(function)):
+        runs.append(run_under_tsan(request))
+    return runs

@@ -57,23 +57,32 @@ def test_threads_out_of_range_exit_2_with_one_line(name):
         assert "argument --threads:" in outcome.stderr and "Traceback" not in outcome.stderr
 
 
-# Replaces run_threaded for the example: its first worker raises before doing anything.
-FAIL_FIRST_WORKER = f"""
+def replacing_run_threaded(body):
+    """A sitecustomize.py replacing the harness's run_threaded with *body*'s (which may call the real one)."""
+    return f"""
 import sys
 sys.path.insert(0, {str(EXAMPLES)!r})
 import thread_harness
 del sys.path[0]
 real_run_threaded = thread_harness.run_threaded
+{body}
+thread_harness.run_threaded = run_threaded
+"""
 
 
+# Its first worker raises before doing anything.
+FAIL_FIRST_WORKER = replacing_run_threaded("""
 def run_threaded(workers, **options):
     def fail(run):
         raise RuntimeError("forced by the test")
     return real_run_threaded([fail, *workers[1:]], **options)
-
-
-thread_harness.run_threaded = run_threaded
-"""
+""")
+# The main thread never comes back: a process wedged the way a corrupted one can be.
+WEDGE = replacing_run_threaded("""
+def run_threaded(workers, **options):
+    import threading
+    threading.Event().wait()
+""")
 
 
 # A dead worker used to look like a time-out: its readers waited for it until
@@ -90,6 +99,17 @@ def test_a_worker_exception_is_reported_as_such(name, tmp_path):
     summary = outcome.summary
     assert any("RuntimeError: forced by the test" in error for error in summary["worker_errors"]), summary
     assert summary["timed_out"] is False
+
+
+# sort-order can leave a dtype freed while a thread still uses it, and one CI run of it hung until its
+# parent killed it at 240 s. The example must end itself: faulthandler's watchdog, WEDGED_AFTER seconds
+# past --timeout, prints the stacks and exits 1, with no summary line to mistake for a finished run.
+def test_a_wedged_numpy_race_ends_itself(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(WEDGE)
+    outcome = run_example("numpy_races.py", "--case", "sort-order", "--timeout", "1", "--json",
+                          variables={"PYTHONPATH": str(tmp_path)}, timeout=120)
+    assert outcome.returncode == 1 and outcome.summary is None, (outcome.describe(), outcome.stdout)
+    assert "Timeout (0:00:31)!" in outcome.stderr and "run_threaded" in outcome.stderr, outcome.stderr[-2000:]
 
 
 def test_repeat_stress_is_clean_on_fixed_numpy():

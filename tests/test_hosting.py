@@ -1,8 +1,9 @@
-"""The hosting configurations are valid against their published schemas.
+"""The hosting configuration is valid against its published schema.
 
-check-jsonschema carries copies of the schemas that Read the Docs and GitHub
-publish (SchemaStore's github-workflow schema, Read the Docs' own schema for
-.readthedocs.yaml), so this runs offline. A broken copy of each file is
+The book is published by one GitHub Pages workflow (Read the Docs' 15-minute
+limit cannot hold a first build with the ThreadSanitizer builds of NumPy;
+see the README). check-jsonschema carries a copy of SchemaStore's
+github-workflow schema, so this runs offline. A broken copy of the file is
 checked too, so that a check which can no longer fail is noticed.
 """
 
@@ -15,7 +16,6 @@ import pytest
 from ftbook.run import ROOT, run_command
 
 CONFIGS = {
-    "vendor.readthedocs": ROOT / ".readthedocs.yaml",
     "vendor.github-workflows": ROOT / ".github" / "workflows" / "docs.yml",
 }
 
@@ -36,7 +36,7 @@ def test_configuration_matches_its_schema(schema):
 def test_a_broken_configuration_is_rejected(schema, tmp_path):
     broken = tmp_path / CONFIGS[schema].name
     text = CONFIGS[schema].read_text()
-    # version 2 -> a version the schema does not allow; `runs-on` -> a key no job may have
-    broken.write_text(text.replace("version: 2", "version: 7").replace("runs-on:", "runs-onn:"))
+    # `runs-on` -> a key no job may have
+    broken.write_text(text.replace("runs-on:", "runs-onn:"))
     assert broken.read_text() != text
     assert validate(schema, broken).returncode != 0

@@ -190,3 +190,32 @@ def test_cpython_tarballs_of_a_release_candidate():
     candidate = cpython_tarball_urls("3.15.0rc2", ["http://deb.example/debian"])
     assert candidate == ["https://www.python.org/ftp/python/3.15.0/Python-3.15.0rc2.tar.xz",
                          "http://deb.example/debian/pool/main/p/python3.15/python3.15_3.15.0~rc2.orig.tar.xz"]
+
+
+def test_a_c_api_writer_missing_from_the_table_stops_the_build(tmp_path, monkeypatch):
+    from ftbook import ownership
+
+    api = tmp_path / "numpy" / levels.API_LIST
+    api.parent.mkdir(parents=True)
+    api.write_text("multiarray_funcs_api = {\n    'PyArray_Zero': (47,),\n    'PyArray_Dead': (48,),\n}\n")
+
+    def site(function, field, path="numpy/_core/src/multiarray/x.c", made_at=None):
+        return ownership.Site(path=path, line=1, function=function, owner="array", field=field, obj="arr",
+                              how="", code="", synchronised="none", made_at=made_at)
+
+    sites = (site("PyArray_Zero", "flags"), site("PyArray_Dead", "nd"),
+             site("PyArray_Zero", "nd", made_at=3),  # written on an array it made: not a writer
+             site("helper", "nd"),  # not in the C API
+             site("PyArray_INLINE", "base", path=levels.PUBLIC_HEADERS + "ndarrayobject.h"))
+    unreachable = ownership.Judgement("unreachable", ("array.nd",), "never runs")
+    monkeypatch.setattr(ownership, "sites", lambda version: sites)
+    monkeypatch.setattr(ownership, "judgement_of",
+                        lambda s: unreachable if s.function == "PyArray_Dead" else None)
+    assert levels.api_writers() == {"PyArray_Zero": {"flags"}, "PyArray_INLINE": {"base"}}
+    monkeypatch.setattr(levels, "WRITERS", (levels.Writer("w", ("flags",), levels.Lines("x.c", "f", "x"),
+                                                          frees=False),))
+    zero = levels.placed("PyArray_Zero", python=False, wants="writes", fields=("flags",))
+    assert levels.api_writers_missing([zero]) == ["PyArray_INLINE writes base but is not in the table"]
+    inline = levels.placed("PyArray_INLINE", python=False, wants="writes", fields=("base",))
+    assert levels.api_writers_missing([zero, inline]) == [
+        "PyArray_INLINE writes base, which no writer of WRITERS writes"]

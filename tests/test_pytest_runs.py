@@ -5,6 +5,7 @@ import textwrap
 from ftbook.run import run_example
 
 TESTS = textwrap.dedent("""
+    import os
     import time
 
 
@@ -16,16 +17,26 @@ TESTS = textwrap.dedent("""
         raise ValueError("lengths differ")
 
 
+    def test_reports_like_tsan():  # what an instrumented build prints to the process's stderr
+        for kind in ("data race", "data race"):
+            os.write(2, f"WARNING: ThreadSanitizer: {kind} (pid={os.getpid()})\\n".encode())
+
+
+    def test_exits_like_tsan():  # halt_on_error=1: the first report, then TSAN's exit status
+        os.write(2, b"WARNING: ThreadSanitizer: data race (pid=1)\\n")
+        os._exit(66)
+
+
     def test_hangs():
         time.sleep(600)  # as a dying interpreter can: nothing more happens
 """)
 
 
-def runs_of(tmp_path, selection, *options):
+def runs_of(tmp_path, selection, *options, pytest=()):
     test_file = tmp_path / "test_three_ways.py"
     test_file.write_text(TESTS)
     return run_example("pytest_runs.py", *options, "--copy-test", test_file, "--json", "--", "-k", selection,
-                       timeout=120)
+                       *pytest, timeout=120)
 
 
 def test_a_hung_run_is_killed_counted_and_the_next_run_still_happens(tmp_path):
@@ -50,3 +61,21 @@ def test_all_runs_stop_at_the_overall_limit(tmp_path):
     summary = outcome.summary
     assert len(summary["runs"]) == 1 and summary["runs"][0]["ended"] == "timed out", summary["runs"]
     assert outcome.returncode == 3
+
+
+def test_sanitizer_reports_are_counted_and_kept_when_asked(tmp_path):
+    # -s: pytest would otherwise capture fd 2, and drop a passing test's output with the reports in it
+    kept = runs_of(tmp_path, "test_reports_like_tsan", "--runs", "1", "--keep-stderr",
+                  pytest=["-s"]).summary["runs"][0]
+    assert kept["ended"] == "passed" and kept["tsan_reports"] == 2, kept
+    assert kept["stderr"].count("WARNING: ThreadSanitizer: data race") == 2
+    counted = runs_of(tmp_path, "test_reports_like_tsan", "--runs", "1", pytest=["-s"]).summary["runs"][0]
+    assert counted["tsan_reports"] == 2 and "stderr" not in counted, counted
+
+
+def test_a_run_tsan_ended_is_counted_as_such(tmp_path):
+    outcome = runs_of(tmp_path, "test_exits_like_tsan", "--runs", "1", pytest=["-s"])
+    run = outcome.summary["runs"][0]
+    assert run["ended"] == "stopped by ThreadSanitizer (exit 66)" and run["tsan_reports"] == 1, run
+    assert outcome.summary["sanitizer_stopped"] == 1 and outcome.summary["other"] == 0
+    assert outcome.returncode == 1, outcome.describe()  # a race observed

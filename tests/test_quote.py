@@ -76,3 +76,16 @@ def test_the_diff_has_each_releases_real_line_numbers():
     with pytest.raises(quote.QuoteError):  # nothing changed in this function
         quote.diff_lines(quote.c_function("1.0", "src/item.c", "helper"),
                          quote.c_function("1.1", "src/item.c", "helper"))
+
+
+def test_a_frames_file_name_is_found_where_it_is_in_the_sources(tmp_path):
+    """TSAN's frames drop folders; a header's inline accessor is found as well as a .c file."""
+    header = tmp_path / "1.0" / "include" / "numpy" / "ndarraytypes.h"
+    header.parent.mkdir(parents=True)
+    header.write_text("static inline npy_intp PyArray_DIM(a, n) { return dims[n]; }\n")
+    (tmp_path / "1.1" / "include").mkdir()
+    (tmp_path / "1.1" / "include" / "item.c").write_text(OLD)  # a second item.c: which one is unknown
+    assert quote.source_path("1.0", "ndarraytypes.h") == "include/numpy/ndarraytypes.h"
+    assert quote.source_path("1.0", "item.c") == "src/item.c"
+    assert quote.source_path("1.1", "item.c") is None  # two files of that name: no guess
+    assert quote.source_path("1.0", "generated.c") is None  # made at build time: in no sdist

@@ -2,7 +2,7 @@
 
 import sys
 
-from ftbook.run import run_command
+from ftbook.run import Outcome, run_command
 
 
 def test_crash_is_reported_as_its_signal():
@@ -23,3 +23,12 @@ def test_summary_is_the_last_json_line():
     code = "print('progress'); print('{\"a\": 1}'); print('{\"a\": 2}'); print('done')"
     outcome = run_command([sys.executable, "-c", code], timeout=30)
     assert outcome.returncode == 0 and outcome.summary == {"a": 2}
+
+
+# A wedged example's exit 1 is faulthandler's, not the example's "race observed": it has no summary.
+def test_a_faulthandler_exit_is_told_from_the_examples_own_exit_1():
+    dump = "Timeout (0:01:00)!\nThread 0x1 (most recent call first):\n"
+    wedged = Outcome(["python"], 1, 60.0, "", dump)
+    assert wedged.wedged and not wedged.ended_itself and wedged.describe() == "stuck: stacks printed, exit 1"
+    finished = Outcome(["python"], 1, 2.0, '{"example": "x"}\n', dump)
+    assert not finished.wedged and finished.ended_itself

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ftbook.tsan import parse_reports, tsan_options
+from ftbook.run import Outcome
+from ftbook.tsan import TsanRun, parse_reports, tsan_options
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -55,6 +56,7 @@ def test_a_report_is_parsed_into_accesses_and_frames():
     assert report.summary == "SUMMARY: ThreadSanitizer: data race (_multiarray_umath.cpython-314t-x86_64-linux-gnu.so) in f"
     assert {"repeat_mutate_restore", "prepare_repeat"} <= report.functions()
     assert "malloc" not in report.functions()
+    assert report.is_race_in("prepare_repeat") and not report.is_race_in("malloc")  # malloc: the block's
 
 
 def test_the_excerpt_keeps_the_top_frames_and_no_addresses():
@@ -74,6 +76,20 @@ def test_the_excerpt_folds_interceptors_and_reaches_our_frame():
     assert "#1 PyArray_DiscoverDTypeAndShape_Recursive (_multiarray_umath" in read  # no line: module instead
     assert "#3 prepare_repeat metadata_demo.c:97" in read  # deep enough to reach our code
     assert "repeat_mutate_restore metadata_demo.c:185" not in read  # and no deeper
+
+
+def test_an_access_names_its_own_top_frame_and_a_function_in_its_stack():
+    write, read = parse_reports(REPORT)[0].accesses
+    assert read.own_top.function == "PyArray_DiscoverDTypeAndShape_Recursive"  # past TSAN's memcpy
+    assert write.own_top is write.frames[0]
+    assert read.frame_of("repeat_mutate_restore").location == "metadata_demo.c:185"
+    assert write.frame_of("prepare_repeat") is None
+
+
+def test_a_run_counts_its_reports_by_kind():
+    reports = parse_reports(REPORT * 2)
+    assert TsanRun(Outcome(["python"], 66, 1.0, "", REPORT * 2), reports).kinds() == "2 × data race"
+    assert TsanRun(Outcome(["python"], 0, 1.0, "", ""), []).kinds() == "none"
 
 
 def test_clean_output_has_no_reports():

@@ -119,10 +119,27 @@ def tsan_is_silent_about_repeat_on_numpy_2_2_3(*outcomes: Outcome) -> None:
         assert outcome.returncode in (0, TSAN_EXIT), outcome.describe()
 
 
+def tsan_names_the_lines_28197_quoted(outcome: Outcome) -> None:
+    """Race: the build's report and #28197's are one race: two threads inside ``PyArray_Repeat``, on its dims.
+
+    The quoted report is a development build's (``QUOTED_28197``); its
+    ``item_selection.c`` lines are 2.2.2's (the comment's permalink, at that
+    commit, shows the same window at the same lines). Its read is the
+    window's first line, ``n = PyArray_DIM(aop, axis)``. In the build's
+    report, every access has a ``PyArray_Repeat`` frame: the other thread
+    is in its own ``np.repeat`` (the read's innermost frame varies from run
+    to run, and the page shows it).
+    """
+    report = _repeat_race(outcome)
+    assert report is not None, outcome.stderr[-3000:]
+    source = source_lines("2.2.2", "numpy/_core/src/multiarray/item_selection.c")
+    assert "n = PyArray_DIM(aop, axis);" in source[QUOTED_28197["line"] - 1], source[QUOTED_28197["line"] - 1]
+    assert all(access.frame_of("PyArray_Repeat") for access in report.accesses), report.excerpt(max_frames=12)
+
+
 def _repeat_race(outcome: Outcome):
     """The first data race TSAN reported with PyArray_Repeat in a racing access, or None."""
-    return next((r for r in parse_reports(outcome.stderr)
-                 if r.kind == "data race" and "PyArray_Repeat" in r.functions()), None)
+    return next((r for r in parse_reports(outcome.stderr) if r.is_race_in("PyArray_Repeat")), None)
 
 
 FORCED = ("--mode", "forced", "--json")
@@ -132,6 +149,13 @@ _REPEAT_UNDER_TSAN = ("--threads", "2", "--iterations", "1000", "--json")
 _ALL_REPORTS = {"halt_on_error": "0"}
 REPEAT_ON_2_2_2 = tsan_request("repeat_stress.py", *_REPEAT_UNDER_TSAN, options=_ALL_REPORTS,
                                env="tsan-numpy-2.2.2")
+# The first access of the report in numpy/numpy#28197 (the fix's author's comment of 2025-01-20), quoted.
+QUOTED_28197 = {
+    "url": "https://github.com/numpy/numpy/issues/28197",
+    "build": "NumPy's main branch at 1688e70e (merged 2025-01-20), CPython 3.13t, macOS arm64",
+    "access": "Read of size 8 by thread T2", "function": "PyArray_Repeat", "file": "item_selection.c",
+    "line": 902,
+}
 REPEAT_ON_2_2_3 = tsan_request("repeat_stress.py", *_REPEAT_UNDER_TSAN, options=_ALL_REPORTS,
                                env="tsan-numpy-2.2.3")
 
@@ -141,6 +165,7 @@ TEST_RUNS = [
     (tsan_reports_the_mutate_restore_write, [demo_request("mutate-restore")]),
     (tsan_is_silent_on_copy_modify, [demo_request("copy-modify")]),
     (tsan_names_pyarray_repeat_on_numpy_2_2_2, [REPEAT_ON_2_2_2]),
+    (tsan_names_the_lines_28197_quoted, [REPEAT_ON_2_2_2]),
     (tsan_is_silent_about_repeat_on_numpy_2_2_3, [REPEAT_ON_2_2_3]),
     (finalize_window_shows_the_result_length,
      [ExampleRun("finalize_window.py", ("--json",), env="numpy-2.2.2")]),

@@ -58,16 +58,19 @@ class BookEnv:
 
     @property
     def lock(self) -> Lock | None:
-        if self.sanitized_numpy:
-            return None
+        if self.sanitized_numpy:  # the NumPy is a wheel built here; the lock has what runs beside it
+            return Lock(SANITIZED_LOCK, "3.14", requirements=self.requirements) if self.requirements else None
         series = self.interpreter.removesuffix("-tsan").removesuffix("t")
         return Lock(f"env-{self.name}", series, requirements=self.requirements,
                     constrained_by=self.constrained_by)
 
 
-# The NumPy releases built here with ThreadSanitizer (ftbook.provision.instrumented): the last with
-# the np.repeat race (numpy/numpy#28197) and the first with the fix. One series: the second is a step.
-SANITIZED_RELEASES = ("2.2.2", "2.2.3")
+# The NumPy releases built here with ThreadSanitizer (ftbook.provision.instrumented), in build order:
+# 2.2.1, the last with the .flat flags and intp byte-order writes (numpy/numpy#28042, #28143);
+# 2.2.2, their fix and the last with the np.repeat race (#28197); 2.2.3, its fix (the 2.2 series:
+# the first in full, each next one a step); and today's release, for the races still open.
+SANITIZED_RELEASES = ("2.2.1", "2.2.2", "2.2.3", "2.5.5")
+SANITIZED_LOCK = "env-tsan-numpy"  # one lock for all of them: pytest, to run NumPy's own tests
 SCIPY_TEST_STACK = ("scipy==1.15.1", "pytest==9.2.0", "pytest-run-parallel==0.10.0", "hypothesis==6.122.0")
 BOOK_ENVS: dict[str, BookEnv] = {
     env.name: env
@@ -127,8 +130,9 @@ BOOK_ENVS: dict[str, BookEnv] = {
             constrained_by="book",  # the NumPy the book's kernel has
         ),
         # NumPy's own code under ThreadSanitizer: the last release with the np.repeat race and the fix.
-        *(BookEnv(f"tsan-numpy-{version}", "3.14t-tsan", (), f"NumPy {version} built with ThreadSanitizer",
-                  pip_from="3.14t", sanitized_numpy=version) for version in SANITIZED_RELEASES),
+        *(BookEnv(f"tsan-numpy-{version}", "3.14t-tsan", ("pytest==9.2.0",),
+                  f"NumPy {version} built with ThreadSanitizer", pip_from="3.14t", sanitized_numpy=version)
+          for version in SANITIZED_RELEASES),
     )
 }
 
@@ -264,7 +268,8 @@ def book_env_dir(name: str) -> Path:
     if env.sanitized_numpy:
         from ftbook.provision import instrumented  # it reads the sdist pins, which need the project's locks
 
-        return cache_dir("envs") / f"{name}-{instrumented.build_key(env.sanitized_numpy)}"
+        locked = f"-{digest(env.lock.path)}" if env.lock else ""
+        return cache_dir("envs") / f"{name}-{instrumented.build_key(env.sanitized_numpy)}{locked}"
     return cache_dir("envs") / f"{name}-{digest(env.lock.path)}"
 
 

@@ -56,7 +56,7 @@ SESSION_LOCKS = (
     Lock("lint", "3.14", group="lint"),
     # What builds NumPy with ThreadSanitizer from its sdist (ftbook.provision.instrumented), on 3.14t;
     # NumPy brings its own meson. Cython 3.3: the first series that knows 3.14's free-threaded build.
-    Lock("numpy-build", "3.14", requirements=("meson-python==0.17.1", "cython==3.3.1", "ninja==1.13.2")),
+    Lock("numpy-build", "3.14", requirements=("meson-python==0.18.0", "cython==3.3.1", "ninja==1.13.2")),
 )
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)

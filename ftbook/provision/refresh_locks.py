@@ -35,7 +35,8 @@ COMPILE_TIMEOUT = 600
 def all_locks() -> list[Lock]:
     """Every lock, each after the lock it is constrained by."""
     locks = [*SESSION_LOCKS, *(env.lock for env in BOOK_ENVS.values() if env.lock)]
-    return sorted(locks, key=lambda lock: lock.constrained_by is not None)
+    unique = list(dict.fromkeys(locks))  # the ThreadSanitizer NumPy environments share one lock
+    return sorted(unique, key=lambda lock: lock.constrained_by is not None)
 
 
 def compile_lock(uv: str, lock: Lock, out: Path, compiled: dict[str, Path]) -> None:
