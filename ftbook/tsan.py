@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from pathlib import PurePath
 
+from ftbook.provision.envs import installed_version
 from ftbook.run import ExampleRun, Outcome
 
 # halt_on_error: stop at the first report (the race corrupts memory next, and
@@ -26,6 +27,11 @@ from ftbook.run import ExampleRun, Outcome
 # ordinary exit uses, so "TSAN reported" is unmistakable.
 TSAN_EXIT = 66
 DEFAULT_OPTIONS = {"halt_on_error": "1", "exitcode": str(TSAN_EXIT)}
+# TSAN keeps a bounded history of each thread's accesses. A report whose older access fell out of it
+# prints "[failed to restore the stack]" for that access, with no frames: neither a claim about its
+# function nor a suppression can match it. history_size=7 is the top of the flag's documented range
+# (the most history kept); runs whose claims read both stacks ask for it.
+LONG_HISTORY = {"history_size": "7"}
 
 _START = re.compile(r"^WARNING: ThreadSanitizer: (?P<kind>.+?)(?: \(pid=\d+\))?$")
 _FRAME = re.compile(r"^\s+#(?P<n>\d+) (?P<function>\S+) (?P<location>.+?)(?: \((?P<module>[^()]*)\))?$")
@@ -55,6 +61,11 @@ class Access:
     def own_top(self) -> Frame | None:
         """The innermost frame outside TSAN's runtime (whose interceptors, ``memcpy`` say, do the access)."""
         return next((frame for frame in self.frames if not frame.module.startswith("libtsan")), None)
+
+    @property
+    def restored(self) -> bool:
+        """TSAN could give this access's stack (see :data:`LONG_HISTORY`)."""
+        return bool(self.frames)
 
     def frame_of(self, function: str) -> Frame | None:
         """The innermost frame of *function* in this access's stack, or None."""
@@ -171,6 +182,18 @@ class TsanRun:
         return ", ".join(f"{n} × {kind}" for kind, n in found.items()) or "none"
 
 
+def numpy_that_ran(outcome: Outcome) -> str | None:
+    """The NumPy release a TSAN run ran: its summary's, else its environment's stamp.
+
+    A race can go on to crash the process after TSAN's report; TSAN then
+    reports the SEGV too and exits with its own status, and the script
+    prints no summary.
+    """
+    if outcome.summary is not None:
+        return outcome.check()["numpy"]
+    return installed_version(outcome.request.env, "numpy")
+
+
 def tsan_options(**extra: str) -> str:
     """A ``TSAN_OPTIONS`` value: the book's defaults, then *extra* (which win)."""
     return " ".join(f"{key}={value}" for key, value in {**DEFAULT_OPTIONS, **extra}.items())
@@ -215,11 +238,6 @@ def demo_request(
         "--threads", str(threads), "--iterations", str(iterations), "--json", *args,
         timeout=timeout, options=options,
     )
-
-
-def run_example_under_tsan(name: str, *args: str, **request) -> TsanRun:
-    """Run :func:`tsan_request` (same arguments) and parse TSAN's reports."""
-    return run_under_tsan(tsan_request(name, *args, **request))
 
 
 def run_demo(pattern: str, *args: str, **request) -> TsanRun:

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from ftbook import tsan
 from ftbook.run import Outcome
-from ftbook.tsan import TsanRun, parse_reports, tsan_options
+from ftbook.tsan import TsanRun, parse_reports, tsan_options, tsan_request
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -114,8 +115,83 @@ def test_the_real_numpy_claim_holds_when_the_race_crashes_the_run_after_its_repo
     report = (FIXTURES / "tsan" / "numpy-2.2.2-repeat.txt").read_text()
     crashed = Outcome(["python"], 66, 18.0, "", report + "SUMMARY: ThreadSanitizer: SEGV memmove.S:273\n",
                       request=root_cause.REPEAT_ON_2_2_2)
-    monkeypatch.setattr(root_cause, "installed_version", lambda env, name: {"tsan-numpy-2.2.2": "2.2.2"}[env])
+    monkeypatch.setattr(tsan, "installed_version", lambda env, name: {"tsan-numpy-2.2.2": "2.2.2"}[env])
     root_cause.tsan_names_pyarray_repeat_on_numpy_2_2_2(crashed)
     other_release = dataclasses.replace(crashed, request=root_cause.REPEAT_ON_2_2_3)
     with pytest.raises(KeyError):  # the stamp asked is the run's own environment's
         root_cause.tsan_names_pyarray_repeat_on_numpy_2_2_2(other_release)
+
+
+# A report whose older access fell out of TSAN's history (its stack is lost), as the TSAN build prints it.
+LOST_WRITER = """\
+WARNING: ThreadSanitizer: data race (pid=4242)
+  Read of size 8 at 0x7b0800001238 by thread T3:
+    #0 PyArray_STRIDE /root/numpy/ndarraytypes.h:1545 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1f3a)
+    #1 pair_of /root/.cache/x/metadata_demo.c:518 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1f3a)
+    #2 read_unlocked /root/.cache/x/metadata_demo.c:565 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1f3a)
+
+  Previous write of size 8 at 0x7b0800001238 by thread T2:
+    [failed to restore the stack]
+
+SUMMARY: ThreadSanitizer: data race ndarraytypes.h:1545 in PyArray_STRIDE
+"""
+WRITER_KEPT = LOST_WRITER.replace("    [failed to restore the stack]\n", """\
+    #0 flip_in_place /root/.cache/x/metadata_demo.c:386 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1b20)
+    #1 flip_cs /root/.cache/x/metadata_demo.c:403 (metadata_demo.cpython-314t-x86_64-linux-gnu.so+0x1b20)
+""")
+
+
+def test_an_access_whose_stack_was_lost_names_no_function():
+    read, write = parse_reports(LOST_WRITER)[0].accesses
+    assert read.restored and not write.restored and write.frames == []
+    assert not parse_reports(LOST_WRITER)[0].is_race_in("flip_cs")
+
+
+def test_the_locking_claim_needs_a_report_that_names_the_writers_flip():
+    """Race: (the claim's own) a report with the flip's stack lost cannot show which writer raced."""
+    from ftbook.claims import locking
+
+    request = tsan_request("critical_sections.py", "--scenario", "stress", "--writer", "cs", "--reader", "unlocked")
+    lost, kept = (Outcome(["python"], 66, 9.0, "", text, request=request) for text in (LOST_WRITER, WRITER_KEPT))
+    locking.different_locks_race(lost, kept)  # the second run names both
+    with pytest.raises(AssertionError, match="no data race naming flip_cs in 2 runs"):
+        locking.different_locks_race(lost, lost)
+    other_reader = dataclasses.replace(kept, request=tsan_request(
+        "critical_sections.py", "--scenario", "stress", "--writer", "cs", "--reader", "mutex"))
+    with pytest.raises(AssertionError, match="read_unlocked"):  # the excerpt of a report on another reader
+        locking.different_locks_race(other_reader)
+
+
+def test_a_run_that_died_after_its_report_is_dated_by_its_environment(monkeypatch):
+    """TSAN turns the SEGV that can follow a race into its own exit status: no summary, the stamp says."""
+    request = tsan_request("numpy_races.py", "--case", "sort-order", env="tsan-numpy-2.5.5")
+    monkeypatch.setattr(tsan, "installed_version", lambda env, name: {"tsan-numpy-2.5.5": "2.5.5"}[env])
+    died = Outcome(["python"], 66, 9.0, "", REPORT + "SUMMARY: ThreadSanitizer: SEGV memmove.S:273\n",
+                   request=request)
+    assert tsan.numpy_that_ran(died) == "2.5.5"
+
+
+SWAPPED_DTYPE = """\
+WARNING: ThreadSanitizer: data race (pid=4242)
+  Write of size 8 at 0x7b0800001238 by thread T2:
+    #0 array_argsort /root/numpy/methods.c:1290 (_multiarray_umath.cpython-314t-x86_64-linux-gnu.so+0x1f3a)
+
+  Previous read of size 8 at 0x7b0800001238 by thread T1:
+    #0 array_descr_get /root/numpy/getset.c:426 (_multiarray_umath.cpython-314t-x86_64-linux-gnu.so+0x1f3a)
+
+SUMMARY: ThreadSanitizer: data race methods.c:1290 in array_argsort
+ThreadSanitizer:DEADLYSIGNAL
+"""
+
+
+@pytest.mark.needs_envs("sources")  # the claim reads array_descr_get from today's sdist
+def test_the_sort_order_claim_holds_when_the_race_crashes_the_run(monkeypatch):
+    """Race: (the claim's own) argsort(order=) can crash the run after TSAN's report; it still counts."""
+    from ftbook.claims import finding_races_numpy_under_tsan as claims
+
+    monkeypatch.setattr(tsan, "installed_version", lambda env, name: {"tsan-numpy-2.5.5": "2.5.5"}[env])
+    died = Outcome(["python"], 66, 9.0, "", SWAPPED_DTYPE, request=claims.SORT_ORDER)
+    claims.argsort_order_swaps_the_shared_dtype_today(died)
+    monkeypatch.setattr(tsan, "installed_version", lambda env, name: "2.5.4")  # another release ran
+    with pytest.raises(AssertionError):
+        claims.argsort_order_swaps_the_shared_dtype_today(died)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ftbook.provision.sources import CURRENT_NUMPY, sdist_dir
 from ftbook.quote import c_function, source_file, source_lines
 from ftbook.run import Outcome
-from ftbook.tsan import TSAN_EXIT, Report, parse_reports, tsan_request
+from ftbook.tsan import LONG_HISTORY, TSAN_EXIT, Report, numpy_that_ran, parse_reports, tsan_request
 
 EXIT_RACE = 1  # examples/thread_harness.py: the example saw the race itself
 _ALL_REPORTS = {"halt_on_error": "0"}
@@ -43,19 +43,17 @@ WRITEABLE = _replay("writeable", env="tsan-numpy-2.5.5")
 SORT_ORDER = _replay("sort-order", env="tsan-numpy-2.5.5")
 DTYPE_GETTER = "array_descr_get"  # a.dtype, in getset.c
 # NumPy's own suppressions, read from the sdist of the release that runs. A suppression matches the
-# stacks of a report; TSAN keeps a bounded history of each thread's accesses, and a report whose older
-# access fell out of it says "[failed to restore the stack]", which no pattern matches. Short runs, and
-# history_size=7 (the top of the flag's documented range), kept both stacks in the runs measured here:
+# stacks of a report, so both must be restored (ftbook.tsan.LONG_HISTORY). Short runs, and
+# LONG_HISTORY, kept both stacks in the runs measured here:
 # two threads of 1000 calls, reported without the file and silent with it in 4 runs of 4 with both cores
 # busy (100 calls went unreported in 2 runs of 3 there).
 SUPPRESSIONS = "tools/ci/tsan_suppressions.txt"
 SHORT_THREADS, SHORT_CALLS = 2, 1000
 _SHORT = ("--threads", str(SHORT_THREADS), "--iterations", str(SHORT_CALLS), "--timeout", "30", "--json")
-_LONG_HISTORY = {"history_size": "7"}
-NONZERO = _replay("nonzero", env="tsan-numpy-2.5.5", stress=_SHORT, options=_LONG_HISTORY)
+NONZERO = _replay("nonzero", env="tsan-numpy-2.5.5", stress=_SHORT, options=LONG_HISTORY)
 _NUMPYS_SUPPRESSIONS = {"suppressions": str(sdist_dir(TODAY) / SUPPRESSIONS), "print_suppressions": "1"}
 NONZERO_SUPPRESSED = _replay("nonzero", env="tsan-numpy-2.5.5", stress=_SHORT,
-                             options={**_LONG_HISTORY, **_NUMPYS_SUPPRESSIONS})
+                             options={**LONG_HISTORY, **_NUMPYS_SUPPRESSIONS})
 
 
 def flat_iterator_writes_the_shared_flags_on_2_2_1(*attempts: Outcome) -> None:
@@ -154,12 +152,13 @@ def _race(attempts: tuple[Outcome, ...], version: str, function: str, *, may_cor
     Attempts (``ftbook.tsan.run_until_race``): a run can miss a race whose
     accesses did not overlap; it can never invent one. With *may_corrupt*, a
     run that did not end itself (stuck, killed by a signal, or at its
-    timeout) counts too: TSAN prints each report when it happens, and the
-    environment says which release ran.
+    timeout) or died without its summary (a SEGV, which TSAN reports and
+    ends with its own status) counts too: TSAN prints each report when it
+    happens, and the environment's stamp says which release ran.
     """
     for outcome in attempts:
-        if may_corrupt and not outcome.ended_itself:
-            assert outcome.request.env == f"tsan-numpy-{version}", outcome.request.env
+        if may_corrupt and (not outcome.ended_itself or outcome.summary is None):
+            assert numpy_that_ran(outcome) == version, (outcome.request.env, outcome.describe())
         else:
             _ran(outcome, version)
     found = [r for outcome in attempts for r in parse_reports(outcome.stderr) if r.is_race_in(function)]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from ftbook.provision.envs import installed_version
 from ftbook.quote import source_lines
 from ftbook.run import EXAMPLES, ExampleRun, Outcome
-from ftbook.tsan import TSAN_EXIT, demo_request, parse_reports, tsan_request
+from ftbook.tsan import TSAN_EXIT, demo_request, numpy_that_ran, parse_reports, tsan_request
 
 FIXED_IN = "numpy-2.2.3"  # the first release with the copy-modify fix
 
@@ -93,10 +92,7 @@ def tsan_names_pyarray_repeat_on_numpy_2_2_2(outcome: Outcome) -> None:
     ran is then read from the environment's stamp.
     """
     assert outcome.returncode != 0, outcome.describe()
-    if outcome.summary is not None:
-        assert outcome.check()["numpy"] == "2.2.2"
-    else:
-        assert installed_version(outcome.request.env, "numpy") == "2.2.2", outcome.describe()
+    assert numpy_that_ran(outcome) == "2.2.2", outcome.describe()
     report = _repeat_race(outcome)
     assert report is not None, outcome.stderr[-3000:]
     write = next(a for a in report.accesses if "write" in a.header.lower() and
