@@ -24,14 +24,16 @@ from ftbook.run import ExampleRun, Outcome
 
 # halt_on_error: stop at the first report (the race corrupts memory next, and
 # a SEGV after the report only adds noise); exitcode: a value no crash or
-# ordinary exit uses, so "TSAN reported" is unmistakable.
+# ordinary exit uses, so "TSAN reported" is unmistakable; history_size: TSAN
+# keeps a bounded history of each thread's accesses, and a report whose older
+# access fell out of it prints "[failed to restore the stack]" for that access,
+# with no frames, so that neither a claim about its function nor a suppression
+# can match it (CI's locking and numpy-under-tsan builds each got one with the
+# runtime's default). 7 keeps the most (the runtime's own help, shown in
+# finding-races/thread-sanitizer).
 TSAN_EXIT = 66
-DEFAULT_OPTIONS = {"halt_on_error": "1", "exitcode": str(TSAN_EXIT)}
-# TSAN keeps a bounded history of each thread's accesses. A report whose older access fell out of it
-# prints "[failed to restore the stack]" for that access, with no frames: neither a claim about its
-# function nor a suppression can match it. history_size=7 is the top of the flag's documented range
-# (the most history kept); runs whose claims read both stacks ask for it.
-LONG_HISTORY = {"history_size": "7"}
+HISTORY_SIZE = 7
+DEFAULT_OPTIONS = {"halt_on_error": "1", "exitcode": str(TSAN_EXIT), "history_size": str(HISTORY_SIZE)}
 
 _START = re.compile(r"^WARNING: ThreadSanitizer: (?P<kind>.+?)(?: \(pid=\d+\))?$")
 _FRAME = re.compile(r"^\s+#(?P<n>\d+) (?P<function>\S+) (?P<location>.+?)(?: \((?P<module>[^()]*)\))?$")
@@ -64,7 +66,7 @@ class Access:
 
     @property
     def restored(self) -> bool:
-        """TSAN could give this access's stack (see :data:`LONG_HISTORY`)."""
+        """TSAN could give this access's stack (see :data:`HISTORY_SIZE`)."""
         return bool(self.frames)
 
     def frame_of(self, function: str) -> Frame | None:
@@ -85,6 +87,11 @@ class Report:
 
     def functions(self) -> set[str]:
         return {frame.function for access in self.accesses for frame in access.frames}
+
+    @property
+    def restored(self) -> bool:
+        """Both accesses' stacks are in the report (see :data:`HISTORY_SIZE`)."""
+        return all(access.restored for access in self.accesses)
 
     def is_race_in(self, function: str) -> bool:
         """A data race with *function* in the stack of one of its two accesses."""
@@ -176,6 +183,10 @@ class TsanRun:
     def races_in(self, function: str) -> list[Report]:
         return [r for r in self.reports if r.is_race_in(function)]
 
+    def whole_races_in(self, function: str) -> list[Report]:
+        """The races naming *function* whose two stacks TSAN restored (a claim can read either)."""
+        return [r for r in self.races_in(function) if r.restored]
+
     def kinds(self) -> str:
         """The kinds of report the run printed, counted ("2 × data race, 1 × SEGV"), or "none"."""
         found = collections.Counter(report.kind for report in self.reports)
@@ -251,7 +262,7 @@ def run_under_tsan(request: ExampleRun) -> TsanRun:
 
 
 def run_until_race(request: ExampleRun, function: str, attempts: int = 3) -> list[TsanRun]:
-    """Run *request* until TSAN reports a data race naming *function*, at most *attempts* times.
+    """Run *request* until TSAN reports a data race naming *function*, both stacks whole, at most *attempts* times.
 
     A race in NumPy's code on a free-threaded CPython is reported only when
     the two accesses really overlap: in between, the threads' atomic updates
@@ -260,6 +271,6 @@ def run_until_race(request: ExampleRun, function: str, attempts: int = 3) -> lis
     shown.
     """
     runs = []
-    while len(runs) < attempts and not (runs and runs[-1].races_in(function)):
+    while len(runs) < attempts and not (runs and runs[-1].whole_races_in(function)):
         runs.append(run_under_tsan(request))
     return runs

@@ -49,7 +49,7 @@ def test_a_numpy_built_with_threadsanitizer_is_named_with_how_to_build_it():
     from ftbook.tsan import tsan_request
 
     request = tsan_request("repeat_stress.py", "--json", env="tsan-numpy-2.2.2")
-    assert request.reader_command() == ("TSAN_OPTIONS='halt_on_error=1 exitcode=66' "
+    assert request.reader_command() == ("TSAN_OPTIONS='halt_on_error=1 exitcode=66 history_size=7' "
                                         "python examples/repeat_stress.py --json")
     box = commands_box(request).data
     assert "with NumPy 2.2.2 built from its sdist" in box and "-Csetup-args=-Db_sanitize=thread" in box

@@ -98,8 +98,8 @@ def test_clean_output_has_no_reports():
 
 
 def test_options_override_the_defaults():
-    assert tsan_options() == "halt_on_error=1 exitcode=66"
-    assert tsan_options(halt_on_error="0", suppressions="s.txt") == "halt_on_error=0 exitcode=66 suppressions=s.txt"
+    assert tsan_options() == "halt_on_error=1 exitcode=66 history_size=7"
+    assert tsan_options(halt_on_error="0", suppressions="s.txt") == "halt_on_error=0 exitcode=66 history_size=7 suppressions=s.txt"
 
 
 @pytest.mark.needs_envs("sources")  # the claim checks the line against the 2.2.2 sdist
@@ -195,3 +195,15 @@ def test_the_sort_order_claim_holds_when_the_race_crashes_the_run(monkeypatch):
     monkeypatch.setattr(tsan, "installed_version", lambda env, name: "2.5.4")  # another release ran
     with pytest.raises(AssertionError):
         claims.argsort_order_swaps_the_shared_dtype_today(died)
+
+
+def test_runs_go_on_until_a_report_restores_both_stacks():
+    """A report that lost one stack is kept and shown, but another run is tried for a whole one."""
+    outputs = iter([LOST_WRITER, WRITER_KEPT, WRITER_KEPT])
+
+    class Replay:  # the request's runs, in order: what TSAN printed each time
+        def run(self):
+            return Outcome(["python"], 66, 9.0, "", next(outputs))
+
+    runs = tsan.run_until_race(Replay(), "read_unlocked", attempts=3)
+    assert [run.reports[0].restored for run in runs] == [False, True]

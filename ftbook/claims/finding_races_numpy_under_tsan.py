@@ -10,7 +10,7 @@ from __future__ import annotations
 from ftbook.provision.sources import CURRENT_NUMPY, sdist_dir
 from ftbook.quote import c_function, source_file, source_lines
 from ftbook.run import Outcome
-from ftbook.tsan import LONG_HISTORY, TSAN_EXIT, Report, numpy_that_ran, parse_reports, tsan_request
+from ftbook.tsan import TSAN_EXIT, Report, numpy_that_ran, parse_reports, tsan_request
 
 EXIT_RACE = 1  # examples/thread_harness.py: the example saw the race itself
 _ALL_REPORTS = {"halt_on_error": "0"}
@@ -43,17 +43,17 @@ WRITEABLE = _replay("writeable", env="tsan-numpy-2.5.5")
 SORT_ORDER = _replay("sort-order", env="tsan-numpy-2.5.5")
 DTYPE_GETTER = "array_descr_get"  # a.dtype, in getset.c
 # NumPy's own suppressions, read from the sdist of the release that runs. A suppression matches the
-# stacks of a report, so both must be restored (ftbook.tsan.LONG_HISTORY). Short runs, and
-# LONG_HISTORY, kept both stacks in the runs measured here:
+# stacks of a report, so both must be restored (ftbook.tsan.HISTORY_SIZE). Short runs, and
+# history_size=7, kept both stacks in the runs measured here:
 # two threads of 1000 calls, reported without the file and silent with it in 4 runs of 4 with both cores
 # busy (100 calls went unreported in 2 runs of 3 there).
 SUPPRESSIONS = "tools/ci/tsan_suppressions.txt"
 SHORT_THREADS, SHORT_CALLS = 2, 1000
 _SHORT = ("--threads", str(SHORT_THREADS), "--iterations", str(SHORT_CALLS), "--timeout", "30", "--json")
-NONZERO = _replay("nonzero", env="tsan-numpy-2.5.5", stress=_SHORT, options=LONG_HISTORY)
+NONZERO = _replay("nonzero", env="tsan-numpy-2.5.5", stress=_SHORT)
 _NUMPYS_SUPPRESSIONS = {"suppressions": str(sdist_dir(TODAY) / SUPPRESSIONS), "print_suppressions": "1"}
 NONZERO_SUPPRESSED = _replay("nonzero", env="tsan-numpy-2.5.5", stress=_SHORT,
-                             options={**LONG_HISTORY, **_NUMPYS_SUPPRESSIONS})
+                             options=_NUMPYS_SUPPRESSIONS)
 
 
 def flat_iterator_writes_the_shared_flags_on_2_2_1(*attempts: Outcome) -> None:
@@ -147,7 +147,7 @@ def _ran(outcome: Outcome, version: str) -> None:
 
 
 def _race(attempts: tuple[Outcome, ...], version: str, function: str, *, may_corrupt: bool = False) -> Report:
-    """The first data race with *function* in one of its two accesses' stacks, in any attempt.
+    """The first data race with *function* in one of its two accesses' stacks, both restored, in any attempt.
 
     Attempts (``ftbook.tsan.run_until_race``): a run can miss a race whose
     accesses did not overlap; it can never invent one. With *may_corrupt*, a
@@ -161,8 +161,10 @@ def _race(attempts: tuple[Outcome, ...], version: str, function: str, *, may_cor
             assert numpy_that_ran(outcome) == version, (outcome.request.env, outcome.describe())
         else:
             _ran(outcome, version)
-    found = [r for outcome in attempts for r in parse_reports(outcome.stderr) if r.is_race_in(function)]
-    assert found, f"no race naming {function} in {len(attempts)} attempts:\n{attempts[-1].stderr[-3000:]}"
+    found = [r for outcome in attempts for r in parse_reports(outcome.stderr) if r.is_race_in(function)
+             and r.restored]
+    assert found, (f"no race naming {function}, both stacks restored, in {len(attempts)} attempts:\n"
+                   f"{attempts[-1].stderr[-3000:]}")
     return found[0]
 
 
