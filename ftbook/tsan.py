@@ -263,7 +263,9 @@ def run_under_tsan(request: ExampleRun) -> TsanRun:
 
 
 def run_until_race(request: ExampleRun, function: str, attempts: int = 3) -> list[TsanRun]:
-    """Run *request* until TSAN reports a data race naming *function*, both stacks whole, at most *attempts* times.
+    """Run *request* until TSAN reports a whole data race naming *function*, at most *attempts* times.
+
+    Whole: both stacks restored (:attr:`Report.restored`).
 
     A race in NumPy's code on a free-threaded CPython is reported only when
     the two accesses really overlap: in between, the threads' atomic updates

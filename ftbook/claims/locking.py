@@ -161,11 +161,10 @@ def different_locks_race(*attempts: Outcome) -> None:
     """
     writer, reader = _option(attempts[0], "--writer"), _option(attempts[0], "--reader")
     for outcome in attempts:
-        report = next((r for r in parse_reports(outcome.stderr) if r.is_race_in(f"flip_{writer}") and r.restored),
-                      None)
-        if report is not None:
+        whole = [r for r in parse_reports(outcome.stderr) if r.is_race_in(f"flip_{writer}") and r.restored]
+        if whole:
             assert outcome.returncode == TSAN_EXIT, outcome.describe()
-            assert f"read_{reader}" in report.functions(), report.excerpt()
+            assert f"read_{reader}" in whole[0].functions(), whole[0].excerpt()
             return
     seen = [f"{o.describe()}: " + "; ".join(r.excerpt(max_frames=2) for r in parse_reports(o.stderr))
             for o in attempts]
