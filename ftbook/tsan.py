@@ -28,7 +28,7 @@ from ftbook.run import ExampleRun, Outcome
 # keeps a bounded history of each thread's accesses, and a report whose older
 # access fell out of it prints "[failed to restore the stack]" for that access,
 # with no frames, so that neither a claim about its function nor a suppression
-# can match it (with the runtime's default, a cold numpy-under-tsan build here
+# naming it can match (with the runtime's default, a cold numpy-under-tsan build here
 # printed one, and CI's locking build failed on a report naming only the
 # reader's frames). 7 keeps the most (the runtime's own help, shown in
 # finding-races/thread-sanitizer).
