@@ -32,7 +32,8 @@ ThreadSanitizer from its sdist), ``cache`` (where things live, locks, verified d
 
 The build, :mod:`ftbook.build`: ``inputs`` (what a chapter runs, and its
 cache key), ``sphinxext`` (the Sphinx extension), ``cells`` (a chapter's code
-cells, read without myst-nb).
+cells, read without myst-nb), ``failures`` (what failed in a build, from
+Sphinx's warnings log: the digest nox prints).
 
 Tools, :mod:`ftbook.tools`: ``chapter`` (execute one chapter), ``uses`` (what
 runs what), ``lint_chapters``, ``browser`` (the headless-browser check),
