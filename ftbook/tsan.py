@@ -98,6 +98,10 @@ class Report:
         """A data race with *function* in the stack of one of its two accesses."""
         return self.kind == "data race" and function in self.functions()
 
+    def is_whole_race_in(self, function: str) -> bool:
+        """A race in *function* whose two stacks TSAN restored, so that a claim can read either."""
+        return self.is_race_in(function) and self.restored
+
     def excerpt(self, max_frames: int = 4, through: str | None = None) -> str:
         """The kind, each access with its top frames, and the summary line.
 
@@ -185,8 +189,7 @@ class TsanRun:
         return [r for r in self.reports if r.is_race_in(function)]
 
     def whole_races_in(self, function: str) -> list[Report]:
-        """The races naming *function* whose two stacks TSAN restored (a claim can read either)."""
-        return [r for r in self.races_in(function) if r.restored]
+        return [r for r in self.reports if r.is_whole_race_in(function)]
 
     def kinds(self) -> str:
         """The kinds of report the run printed, counted ("2 × data race, 1 × SEGV"), or "none"."""

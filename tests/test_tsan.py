@@ -145,6 +145,9 @@ def test_an_access_whose_stack_was_lost_names_no_function():
     read, write = parse_reports(LOST_WRITER)[0].accesses
     assert read.restored and not write.restored and write.frames == []
     assert not parse_reports(LOST_WRITER)[0].is_race_in("flip_cs")
+    assert parse_reports(LOST_WRITER)[0].is_race_in("read_unlocked")  # named, but only half the race
+    assert not parse_reports(LOST_WRITER)[0].is_whole_race_in("read_unlocked")
+    assert parse_reports(WRITER_KEPT)[0].is_whole_race_in("read_unlocked")
 
 
 def test_the_locking_claim_needs_a_report_that_names_the_writers_flip():

@@ -161,8 +161,7 @@ def _race(attempts: tuple[Outcome, ...], version: str, function: str, *, may_cor
             assert numpy_that_ran(outcome) == version, (outcome.request.env, outcome.describe())
         else:
             _ran(outcome, version)
-    found = [r for outcome in attempts for r in parse_reports(outcome.stderr) if r.is_race_in(function)
-             and r.restored]
+    found = [r for outcome in attempts for r in parse_reports(outcome.stderr) if r.is_whole_race_in(function)]
     assert found, (f"no race naming {function}, both stacks restored, in {len(attempts)} attempts:\n"
                    f"{attempts[-1].stderr[-3000:]}")
     return found[0]

@@ -161,7 +161,7 @@ def different_locks_race(*attempts: Outcome) -> None:
     """
     writer, reader = _option(attempts[0], "--writer"), _option(attempts[0], "--reader")
     for outcome in attempts:
-        whole = [r for r in parse_reports(outcome.stderr) if r.is_race_in(f"flip_{writer}") and r.restored]
+        whole = [r for r in parse_reports(outcome.stderr) if r.is_whole_race_in(f"flip_{writer}")]
         if whole:
             assert outcome.returncode == TSAN_EXIT, outcome.describe()
             assert f"read_{reader}" in whole[0].functions(), whole[0].excerpt()
