@@ -14,8 +14,9 @@ catch that moment. It only reads, so it shows the race without crashing.
 works on a private contiguous copy of it and never writes its dims.
 ``--dtype object`` repeats an array of Python objects. NumPy 2.1.0 to 2.4.6
 allocates such zero-filled results (1 KiB and more) with the GIL released
-(2.5.0 no longer does, numpy/numpy#30499); the window exists only up to
-2.2.2, and there this lets another thread run inside it even with the GIL on.
+(2.5.0 no longer does: numpy/numpy#30846, commit 316f598b06); the window
+exists only up to 2.2.2, and there this lets another thread run inside it
+even with the GIL on.
 
     python shape_watcher.py --threads 1 --iterations 200000 --json
     python shape_watcher.py --layout strided --json
