@@ -5,10 +5,11 @@
 """Watch a shared array's shape while other threads call np.repeat on it.
 
 np.repeat only *reads* its input, so the input's shape should never change.
-Up to NumPy 2.2.2 it did, for a moment: PyArray_Repeat wrote the result's
-length into a C-contiguous input's own dims and wrote the old length back
-(numpy/numpy#28197). A watcher thread that reads ``.shape`` in a loop can
-catch that moment. It only reads, so it shows the race without crashing.
+Up to NumPy 2.2.2 it did, for a moment, when the input was C-contiguous,
+aligned and writeable (any other input it copied first): PyArray_Repeat
+wrote the result's length into the input's own dims and wrote the old length
+back (numpy/numpy#28197). A watcher thread that reads ``.shape`` in a loop
+can catch that moment. It only reads, so it shows the race without crashing.
 
 ``--layout strided`` watches a non-contiguous (4, 3) view instead: np.repeat
 works on a private contiguous copy of it and never writes its dims.
