@@ -33,10 +33,12 @@ ThreadSanitizer from its sdist), ``cache`` (where things live, locks, verified d
 The build, :mod:`ftbook.build`: ``inputs`` (what a chapter runs, and its
 cache key), ``sphinxext`` (the Sphinx extension), ``cells`` (a chapter's code
 cells, read without myst-nb), ``failures`` (what failed in a build, from
-Sphinx's warnings log: the digest nox prints).
+Sphinx's warnings log: the digest nox prints), ``reader_view`` (no visible
+cell runs the book's own machinery).
 
 Tools, :mod:`ftbook.tools`: ``chapter`` (execute one chapter), ``uses`` (what
 runs what), ``lint_chapters``, ``browser`` (the headless-browser check),
+``words`` (the words each page shows, against its part's budget),
 ``examples_check`` (``nox -s examples``). ``python -m ftbook`` finds or builds
 an interpreter or a book environment.
 """

@@ -9,6 +9,28 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
+EVIDENCE_TITLE = "The build's evidence: "  # every dropdown of it says so (docs/chapters/contributing.md)
+
+
+def evidence(title: str, body: str):
+    """*body* (Markdown) in a collapsed dropdown titled as the build's evidence, for a cell's output.
+
+    What the build checked or added (a SHA-256, an exact command, a cache
+    path) belongs one click away, not in the sentence a reader is following.
+    """
+    from IPython.display import Markdown
+
+    fence = ":" * max(4, 1 + max((len(run) for run in _colon_runs(body)), default=0))
+    return Markdown(f"{fence}{{dropdown}} {EVIDENCE_TITLE}{title}\n:icon: info\n\n{body}\n{fence}")
+
+
+def _colon_runs(text: str) -> list[str]:
+    """The runs of three or more colons that open a line of *text* (nested fences the dropdown must outlast)."""
+    import re
+
+    return re.findall(r"^:{3,}", text, re.M)
+
+
 def how_it_ended(outcome) -> str:
     """How a run ended, and the first error a thread reported, without its message (it may be garbage)."""
     said = outcome.describe()
