@@ -354,6 +354,18 @@ def selected_tests_need(session: nox.Session, python: Path) -> list[str]:
                   "(no line from --print-needed-envs)")
 
 
+@nox.session
+def benchmark(session: nox.Session) -> None:
+    """Time a newcomer's first build in a fresh clone with an empty cache; record it in docs/measurements.
+
+    Runs the README's commands one after the other (ftbook.tools.benchmark: about 45 minutes on two
+    cores) on the committed HEAD; the measurements page reads the JSON it writes. ``-- --keep`` keeps
+    the clone and its cache.
+    """
+    session.run(sys.executable, "-m", "ftbook.tools.benchmark", "--record", str(DOCS / "measurements"),
+                *session.posargs, external=True)
+
+
 @nox.session(name="provision")
 def provision_session(session: nox.Session) -> None:
     """Prepare the named book environments (``sources``: the released sources); all of them by default."""
