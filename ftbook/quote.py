@@ -241,23 +241,37 @@ def show(quote: Quote, *, caption: str | None = None, emphasize: tuple[str, ...]
 
 
 def diff_lines(old: Quote, new: Quote, *, context: int = 3) -> list[str]:
-    """A unified diff of two releases of the same file, only the hunks that touch *old*'s lines.
+    """A unified diff of two releases of the same file, only the hunks that change the quoted function.
 
-    Hunk headers carry the real line numbers of each release's file.
+    A hunk is kept when one of its removed lines is in *old*'s lines or one of
+    its added lines in *new*'s: a change to the next function, whose context
+    lines merely reach into this one, is not this function's. Hunk headers
+    carry the real line numbers of each release's file.
     """
     before, after = source_lines(old.version, old.path), source_lines(new.version, new.path)
-    hunks, current = [], None
+    hunks, current, touches = [], None, False
+    old_line = new_line = 0
     for line in difflib.unified_diff(before, after, n=context, lineterm=""):
         if line.startswith(("---", "+++")):
             continue
         if line.startswith("@@"):
-            hunk_head = re.match(r"@@ -(\d+)(?:,(\d+))?", line)
-            start, count = int(hunk_head.group(1)), int(hunk_head.group(2) or 1)
-            current = [line]
-            if start <= old.end and start + count - 1 >= old.start:
+            if current is not None and touches:
                 hunks.append(current)
-        elif current is not None:
-            current.append(line)
+            head = re.match(r"@@ -(\d+)(?:,\d+)? \+(\d+)", line)
+            old_line, new_line = int(head.group(1)), int(head.group(2))
+            current, touches = [line], False
+            continue
+        current.append(line)
+        if line.startswith("-"):
+            touches |= old.start <= old_line <= old.end
+            old_line += 1
+        elif line.startswith("+"):
+            touches |= new.start <= new_line <= new.end
+            new_line += 1
+        else:
+            old_line, new_line = old_line + 1, new_line + 1
+    if current is not None and touches:
+        hunks.append(current)
     if not hunks:
         raise QuoteError(f"{old.path}: nothing changed in lines {old.start}-{old.end} "
                          f"between NumPy {old.version} and {new.version}")

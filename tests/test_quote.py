@@ -31,10 +31,13 @@ NEW = OLD.replace("    PyArray_DIMS(aop)[axis] = total;\n    ret = make(PyArray_
                   "    PyArray_DIMS(aop)[axis] = n;\n",
                   "    npy_intp dims[64];\n    dims[axis] = total;\n    ret = make(dims);\n")
 
+# Only the function after PyArray_Repeat changes, two lines below its closing brace.
+NEXT_FUNCTION_CHANGED = OLD.replace("static int\nhelper(int a)\n", "static long\nhelper(int a)\n")
+
 
 @pytest.fixture(autouse=True)
 def fake_sdists(tmp_path, monkeypatch):
-    for version, text in (("1.0", OLD), ("1.1", NEW)):
+    for version, text in (("1.0", OLD), ("1.1", NEW), ("1.2", NEXT_FUNCTION_CHANGED)):
         (tmp_path / version / "src").mkdir(parents=True)
         (tmp_path / version / "src" / "item.c").write_text(text)
     monkeypatch.setattr(quote, "numpy_sdist", lambda version, log=None: tmp_path / version)
@@ -76,6 +79,17 @@ def test_the_diff_has_each_releases_real_line_numbers():
     with pytest.raises(quote.QuoteError):  # nothing changed in this function
         quote.diff_lines(quote.c_function("1.0", "src/item.c", "helper"),
                          quote.c_function("1.1", "src/item.c", "helper"))
+
+
+def test_a_change_to_the_next_function_is_not_this_ones():
+    # Its hunk's context lines reach back into PyArray_Repeat (the-bug once showed such a hunk of
+    # get_stringdtype_dtype under run_threaded): the function itself did not change.
+    old = quote.c_function("1.0", "src/item.c", "PyArray_Repeat")
+    with pytest.raises(quote.QuoteError):
+        quote.diff_lines(old, quote.c_function("1.2", "src/item.c", "PyArray_Repeat"))
+    helper = quote.diff_lines(quote.c_function("1.0", "src/item.c", "helper"),
+                              quote.c_function("1.2", "src/item.c", "helper"))
+    assert "-static int" in helper and "+static long" in helper
 
 
 def test_a_frames_file_name_is_found_where_it_is_in_the_sources(tmp_path):
