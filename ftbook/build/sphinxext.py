@@ -6,6 +6,9 @@
 - the ``repo`` role, ``{repo}`tests/fixtures```, for the few links that
   must point into the repository: one place (``ftbook_repository_url``)
   says where that is;
+- :func:`check_no_raw_markdown`: no built page shows Markdown that was not
+  rendered (a table row's pipes, ``**``), which Sphinx itself lets through
+  without a warning;
 - re-executing a chapter when anything it runs changes (below).
 
 Re-executing a chapter when anything it runs changes
@@ -34,15 +37,19 @@ from __future__ import annotations
 import ast
 import os
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 from docutils import nodes
 from sphinx.application import Sphinx
+from sphinx.util import logging
 
 from ftbook.build.cells import is_notebook
 from ftbook.build.inputs import EXAMPLES, chapter_inputs, example_files
 from ftbook.provision.cache import atomic_write_text
 from ftbook.run import is_script
+
+logger = logging.getLogger(__name__)
 
 DIGEST_COMMENT = "# inputs digest (added by ftbook.build.sphinxext): "
 _FIRST_CELL_END = re.compile(r"(^```\{code-cell\}[^\n]*\n.*?)(^```[ \t]*$)", re.M | re.S)
@@ -162,6 +169,80 @@ def repo_role(name, rawtext, text, lineno, inliner, options=None, content=None):
     return [nodes.reference(rawtext, text, refuri=url, classes=["repo-link"])], []
 
 
+# --------------------------------------------------------------------------
+# No raw Markdown on a built page
+#
+# A blank line inside a Markdown table ends it: the rows after it render as a
+# paragraph of literal pipes, and Sphinx builds the page without a warning
+# (guarantees once showed two rows that way). The same goes for a ``**`` that
+# did not pair up. So the finished pages are read back, as a reader sees them.
+
+_RAW_ROW = re.compile(r"^\s*\|.*\|\s*$")  # "| a | b |": a table row that stayed text
+# Text that is code or output, where pipes and ``**`` are what the reader should see.
+_VERBATIM_TAGS = {"pre", "code", "kbd", "samp", "script", "style", "textarea"}
+_VERBATIM_CLASSES = {"math"}  # MathJax's source, $|x|$
+_BLOCK_TAGS = {"p", "div", "li", "dt", "dd", "td", "th", "tr", "table", "section", "br", "hr",
+               "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "figcaption", "caption"}
+
+
+class _ReadableText(HTMLParser):
+    """The text of a page outside code, output and math, one line per line of its blocks."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._verbatim: list = []  # [tag, depth] while inside a verbatim element
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")  # "</td><td>" must not join two cells' text into one line
+        if self._verbatim:
+            self._verbatim[1] += tag == self._verbatim[0]
+        elif tag in _VERBATIM_TAGS or _VERBATIM_CLASSES & set((dict(attrs).get("class") or "").split()):
+            self._verbatim = [tag, 1]
+
+    def handle_endtag(self, tag):
+        if self._verbatim and tag == self._verbatim[0]:
+            self._verbatim[1] -= 1
+            if not self._verbatim[1]:
+                self._verbatim = []
+        if tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self._verbatim:
+            self.parts.append(data)
+
+
+def raw_markdown(html: str) -> list[str]:
+    """The lines of a built page's readable text that are unrendered Markdown: a table row, or ``**``."""
+    reader = _ReadableText()
+    reader.feed(html)
+    reader.close()
+    lines = (line.strip() for line in "".join(reader.parts).splitlines())
+    return [line for line in lines if _RAW_ROW.match(line) or "**" in line]
+
+
+def check_no_raw_markdown(app: Sphinx, exception: Exception | None) -> None:
+    """Warn, once per page, about a built page that shows raw Markdown (``-W``: the build fails).
+
+    Every page is read, not only those written in this build, so that a page
+    keeps failing until it is fixed.
+    """
+    if exception is not None or app.builder.format != "html" or not hasattr(app.builder, "get_outfilename"):
+        return
+    for docname in sorted(app.env.found_docs):
+        page = Path(app.builder.get_outfilename(docname))
+        if not page.is_file():
+            continue
+        found = raw_markdown(page.read_text(encoding="utf-8"))
+        if found:
+            first = found[0] if len(found[0]) <= 80 else found[0][:77] + "..."
+            more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+            logger.warning("the built page shows raw Markdown (a table row a blank line cut off, or "
+                           "unpaired **): %r%s", first, more, location=docname)
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("ftbook_repository_url", "", "env")
     app.add_role("repo", repo_role)
@@ -169,5 +250,6 @@ def setup(app: Sphinx) -> dict:
     app.connect("source-read", _key_execution_to_inputs)
     # After the theme's own handlers (priority 501), which make the buttons.
     app.connect("html-page-context", point_source_buttons_at_the_example, priority=900)
+    app.connect("build-finished", check_no_raw_markdown)
     # Not parallel-read safe: the declared lists reach the kernel through os.environ.
     return {"parallel_read_safe": False, "parallel_write_safe": True}

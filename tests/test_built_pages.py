@@ -1,0 +1,74 @@
+"""ftbook.build.sphinxext on built pages: no raw Markdown on a page.
+
+The checks read what Sphinx wrote, so they are tried on small Sphinx
+projects built here in a few seconds: a copy of ``ftbook/`` and
+``examples/`` beside a ``docs/`` folder with no executable chapter.
+"""
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from ftbook.build.sphinxext import raw_markdown
+from ftbook.run import ROOT, run_command
+
+CONF = '''
+import sys
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this copy's ftbook
+extensions = ["myst_nb", "ftbook.build.sphinxext"]
+nb_execution_mode = "off"
+exclude_patterns = ["_build"]
+'''
+INDEX = "# Tiny\n\n```{toctree}\npage\nexamples/index\n```\n"
+TABLE = "| a | b |\n|---|---|\n| one | two |\n"
+
+
+@pytest.fixture
+def book(tmp_path):
+    """A copy of ftbook/ and examples/, and a docs/ folder with one page of prose and the example pages."""
+    shutil.copytree(ROOT / "ftbook", tmp_path / "ftbook", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "examples", tmp_path / "examples",
+                    ignore=shutil.ignore_patterns("__pycache__", "build"))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "conf.py").write_text(CONF)
+    (docs / "index.md").write_text(INDEX)
+    (docs / "page.md").write_text(f"# Page\n\n{TABLE}")
+    return tmp_path
+
+
+def build(book: Path):
+    docs = book / "docs"
+    return run_command([sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going",
+                        "-d", docs / "_build" / "doctrees", docs, docs / "_build" / "html"], timeout=300)
+
+
+def html(book: Path) -> Path:
+    return book / "docs" / "_build" / "html"
+
+
+def test_raw_markdown_is_found_in_the_text_a_reader_sees_only():
+    page = """<p>| an object field’s <code class="docutils literal"><span class="pre">__lt__</span></code>
+    | the first runs | NumPy |</p>
+    <table><tr><td>a</td><td>b</td></tr></table>
+    <p>this is **not** bold, and <strong>this</strong> is</p>
+    <div class="highlight"><pre>| a | b |\nx ** 2</pre></div>
+    <p>code: <code>a | b | c</code> and <code>**kwargs</code>;
+    math <span class="math">\\(|x| + |y|\\)</span></p>
+    <script>var row = "| x | y |";</script>"""
+    assert raw_markdown(page) == ["| the first runs | NumPy |", "this is **not** bold, and this is"]
+    assert raw_markdown("<p>a | b in prose</p><table><tr><td>|</td><td>|</td></tr></table>") == []
+
+
+def test_a_table_cut_by_a_blank_line_fails_the_build_naming_the_page(book):
+    assert build(book).returncode == 0
+    (book / "docs" / "page.md").write_text(f"# Page\n\n{TABLE}\n| three | four |\n")
+    outcome = build(book)
+    assert outcome.returncode == 1
+    warnings = [line for line in outcome.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1, outcome.stderr[-3000:]
+    assert "page.md: WARNING: the built page shows raw Markdown" in warnings[0]
+    assert "'| three | four |'" in warnings[0]
