@@ -1,4 +1,4 @@
-"""ftbook.build.sphinxext on built pages: no raw Markdown on a page.
+"""ftbook.build.sphinxext on built pages: no raw Markdown on a page, and no page outlives its example.
 
 The checks read what Sphinx wrote, so they are tried on small Sphinx
 projects built here in a few seconds: a copy of ``ftbook/`` and
@@ -72,3 +72,24 @@ def test_a_table_cut_by_a_blank_line_fails_the_build_naming_the_page(book):
     assert len(warnings) == 1, outcome.stderr[-3000:]
     assert "page.md: WARNING: the built page shows raw Markdown" in warnings[0]
     assert "'| three | four |'" in warnings[0]
+
+
+def test_an_editors_backup_is_no_example_and_a_gone_examples_page_is_removed(book):
+    examples = book / "examples"
+    shutil.copy(examples / "shape_watcher.py", examples / "shape_watcher.py.bak")
+    (examples / "shape_watcher.py~").write_text("")
+    (examples / ".shape_watcher.py.swp").write_text("")
+    shutil.copy(examples / "repeat_stress.py", examples / "repeat_stress_old.py")
+    built = html(book) / "examples"
+    built.mkdir(parents=True)
+    (built / "leftover.html").write_text("<p>from a build before the example was removed</p>")
+    assert build(book).returncode == 0
+    pages = {page.name for page in built.glob("*.html")}
+    assert {"shape_watcher.html", "repeat_stress_old.html", "index.html"} <= pages
+    assert not {"shape_watcher.py.html", "leftover.html"} & pages, pages
+    assert not any("~" in page or "swp" in page for page in pages), pages
+    (examples / "repeat_stress_old.py").unlink()  # an example removed (or renamed)
+    assert build(book).returncode == 0
+    assert not (built / "repeat_stress_old.html").exists()
+    assert not (book / "docs" / "examples" / "repeat_stress_old.md").exists()
+    assert (built / "repeat_stress.html").exists()

@@ -5,6 +5,7 @@ import pytest
 from ftbook.build import inputs
 from ftbook.build.inputs import chapter_inputs
 from ftbook.build.sphinxext import DIGEST_COMMENT, with_digest
+from ftbook.run import ROOT, run_command
 
 CHAPTER = """\
 ```{code-cell} ipython3
@@ -92,3 +93,24 @@ def test_the_digest_goes_into_the_first_code_cell_only():
     assert first_cell.endswith(DIGEST_COMMENT + "abc\n") and DIGEST_COMMENT not in rest
     with pytest.raises(ValueError):
         with_digest("no cells here\n", "abc")
+
+
+# An editor's backup beside an example is no example: it once became a page and an input.
+def test_only_an_examples_sources_are_examples(tmp_path, monkeypatch):
+    examples = tmp_path / "examples"
+    (examples / "parallel_tests" / "__pycache__").mkdir(parents=True)
+    sources = ["one.py", "demo.c", "parallel_tests/pytest.ini", "parallel_tests/test_x.py"]
+    leftovers = ["one.py.bak", "one.py~", ".one.py.swp", ".#one.py", "#one.py#", "demo.so",
+                 "parallel_tests/__pycache__/test_x.cpython-314.pyc"]
+    for name in [*sources, *leftovers]:
+        (examples / name).write_text("")
+    monkeypatch.setattr(inputs, "EXAMPLES", examples)
+    assert [p.relative_to(examples).as_posix() for p in inputs.example_files()] == sorted(sources)
+
+
+# Every example git tracks is taken: a new kind of example file must be added to EXAMPLE_SUFFIXES.
+def test_every_tracked_example_is_an_example():
+    listed = run_command(["git", "-C", ROOT, "ls-files", "examples"], timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    tracked = {ROOT / name for name in listed.stdout.split()}
+    assert tracked and tracked <= set(inputs.example_files()), tracked - set(inputs.example_files())

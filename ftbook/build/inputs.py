@@ -61,6 +61,9 @@ _WHOLE_EXAMPLES_FOLDER = re.compile(r"\bEXAMPLES\s*(?:\.\s*(?:r?glob|iterdir)\b|
 _QUOTED = re.compile(r"[\"']([\w.-]+)[\"']")
 _EVERY_ENV = re.compile(r"^USES_EVERY_BOOK_ENV = True\b", re.M)
 _IGNORED_PARTS = {"__pycache__", "build", ".pytest_cache"}
+# The kinds of file the examples are (a test checks that every example git tracks is one): a list of
+# what to take, because what to leave out (backups, swap files, build products) has no end.
+EXAMPLE_SUFFIXES = (".py", ".c", ".ini")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,11 +104,17 @@ class Inputs:
 
 
 def example_files() -> list[Path]:
-    """Every file a reader would copy from ``examples/`` (not build products or caches)."""
+    """Every file a reader would copy from ``examples/``: its sources, by :data:`EXAMPLE_SUFFIXES`.
+
+    Not build products or caches, and not what an editor leaves beside a file
+    (``shape_watcher.py.bak``, ``~``, ``.swp``, ``.#`` locks): such a backup
+    once became a page of the book and an input of the chapters that use the
+    whole folder.
+    """
     return sorted(
         path for path in EXAMPLES.rglob("*")
-        if path.is_file() and not _IGNORED_PARTS.intersection(path.relative_to(EXAMPLES).parts)
-        and path.suffix not in (".pyc", ".so")
+        if path.is_file() and path.suffix in EXAMPLE_SUFFIXES and not path.name.startswith(".")
+        and not _IGNORED_PARTS.intersection(path.relative_to(EXAMPLES).parts)
     )
 
 

@@ -115,7 +115,10 @@ def example_page_names() -> dict[str, Path]:
 
 
 def write_example_pages(app: Sphinx) -> None:
-    """Write docs/examples/<name>.md for every example, and an index; rewrite only what changed."""
+    """Write docs/examples/<name>.md for every example, and an index; rewrite only what changed.
+
+    A page whose example is gone loses its source here and its HTML too.
+    """
     folder = Path(app.srcdir) / EXAMPLE_PAGES
     folder.mkdir(exist_ok=True)
     pages = {name: example_page(path, Path(app.srcdir)) for name, path in example_page_names().items()}
@@ -130,6 +133,24 @@ def write_example_pages(app: Sphinx) -> None:
         target = folder / filename
         if not target.exists() or target.read_text() != text:
             atomic_write_text(target, text)  # the test suite's build may read these meanwhile
+    remove_stale_example_html(app, {Path(filename).stem for filename in wanted})
+
+
+def remove_stale_example_html(app: Sphinx, names: set[str]) -> None:
+    """Delete the built HTML of example pages that are no longer among *names*.
+
+    Sphinx forgets a page whose source is gone but leaves its HTML in the
+    output folder, reachable from no page: a removed or renamed example, or
+    an editor's backup once taken for one, stayed in the built book (and the
+    browser check failed on it) until someone deleted it by hand. Only the
+    generated folder is swept: every page in it comes from this extension.
+    """
+    suffix = getattr(app.builder, "out_suffix", "")
+    if app.builder.format != "html" or not suffix:
+        return
+    for page in (Path(app.outdir) / EXAMPLE_PAGES).glob(f"*{suffix}"):
+        if page.name.removesuffix(suffix) not in names:
+            page.unlink()
 
 
 def point_source_buttons_at_the_example(app: Sphinx, pagename: str, templatename, context, doctree) -> None:
