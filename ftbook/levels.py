@@ -11,11 +11,12 @@ time, never typed in:
   functions for the same reason (the *precedents*, checked in CPython's
   ``threadsafety.dat``).
 - :data:`WRITERS`: the places in today's NumPy that write a field of an
-  array after it was made, each one line cut from the sdist.
+  array after it was made, each one line cut from the sdist, with the
+  fields that :mod:`ftbook.ownership`'s map finds its function writing.
 - :func:`accessors`: every inline accessor in ``ndarraytypes.h``, read
   from the header (what it returns, which fields it touches, whether it
   writes), and placed by the rules and the writers.
-- :data:`OPERATIONS`: the other C functions and the Python-level
+- :func:`operations`: the other C functions and the Python-level
   operations, each with the rule it falls under and the lines that show it.
 
 An operation whose fields have no writer on the list gets level
@@ -36,6 +37,7 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from ftbook import ownership
 from ftbook.provision.sources import CURRENT_NUMPY, cpython_source
 from ftbook.quote import Quote, QuoteError, c_function, source_file
 
@@ -193,9 +195,25 @@ class Lines:
 @dataclasses.dataclass(frozen=True)
 class Writer:
     what: str  # "the .shape setter"
-    fields: tuple[str, ...]  # of PyArrayObject_fields
-    lines: Lines  # the write (or the free)
-    frees: bool  # does it free or drop the old value, leaving a borrowed pointer dangling?
+    lines: Lines  # the write (or the free), in the function whose writes these are
+    frees: bool  # does it free or drop an old value, leaving a borrowed pointer dangling?
+
+    @property
+    def function(self) -> str | None:
+        """The function whose writes these are: the line's, or (a header line) the one the map finds there."""
+        return self.lines.function or ownership.function_at(self.lines.path, self.lines.quote().start)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every field the ownership map finds the function writing on an array or dtype it did not make.
+
+        An array's field by its name (``flags``), a dtype's as ``dtype.<field>``.
+        Read from the map, never listed here: a list by hand once left out
+        ``__setstate__``'s ``mem_handler`` and ``base`` and ``setflags``' ``base``,
+        and with them the level of ``PyArray_HANDLER``.
+        """
+        found = ownership.fields_written().get((self.lines.path, self.function), ())
+        return tuple(field.removeprefix("array.") for field in found)
 
 
 def _getset(function: str, needle: str) -> Lines:
@@ -207,44 +225,46 @@ def _methods(function: str, needle: str) -> Lines:
 
 
 SWAP = "((PyArrayObject_fields *)self)->descr = newd;"
+# Each writer's fields are the ownership map's (Writer.fields); what is listed here is the line the
+# writers table shows (the free, for one that frees) and whether it frees or drops an old value.
 WRITERS = (
-    Writer("the `.shape` setter (deprecated in 2.5)", ("dimensions", "strides", "nd"),
+    Writer("the `.shape` setter (deprecated in 2.5)",
            _getset("array_shape_set_internal", "npy_free_cache_dim_array(self);"), frees=True),
-    Writer("the `.strides` setter (deprecated in 2.4)", ("strides",),
+    Writer("the `.strides` setter (deprecated in 2.4)",
            _getset("array_strides_set", "memcpy(PyArray_STRIDES(self)"), frees=False),
-    Writer("the `.dtype` setter (deprecated in 2.5)", ("descr", "dimensions", "strides", "nd"),
+    Writer("the `.dtype` setter (deprecated in 2.5)",
            _getset("array_descr_set_internal", "Py_DECREF(PyArray_DESCR(self));"), frees=True),
-    Writer("`sort(order=)`", ("descr",), _methods("array_sort", SWAP), frees=True),
-    Writer("`argsort(order=)`", ("descr",), _methods("array_argsort", SWAP), frees=True),
-    Writer("`partition(kth, order=)`", ("descr",), _methods("array_partition", SWAP), frees=True),
-    Writer("`argpartition(kth, order=)`", ("descr",), _methods("array_argpartition", SWAP), frees=True),
-    Writer("`PyArray_Resize` (`resize`)", ("data", "dimensions", "strides", "nd"),
+    Writer("`sort(order=)`", _methods("array_sort", SWAP), frees=True),
+    Writer("`argsort(order=)`", _methods("array_argsort", SWAP), frees=True),
+    Writer("`partition(kth, order=)`", _methods("array_partition", SWAP), frees=True),
+    Writer("`argpartition(kth, order=)`", _methods("array_argpartition", SWAP), frees=True),
+    Writer("`PyArray_Resize` (`resize`)",
            Lines(f"{MULTIARRAY}/shape.c", "PyArray_Resize_int",
                  "((PyArrayObject_fields *)self)->data = new_data;"), frees=True),
+    # Clears the whole array first (clear_array_attributes: Py_CLEAR of descr, base, mem_handler),
+    # then fills it from the pickle.
     Writer("`__setstate__` (unpickling into an existing array)",
-           ("descr", "flags", "nd", "dimensions", "strides", "data"),
-           _methods("array_setstate", "fa->descr = typecode;"), frees=True),
-    Writer("`PyArray_UpdateFlags`", ("flags",),
+           _methods("array_setstate", "if (clear_array_attributes(self) < 0) {"), frees=True),
+    Writer("`PyArray_UpdateFlags`",
            Lines(f"{MULTIARRAY}/flagsobject.c", "PyArray_UpdateFlags",
                  "PyArray_ENABLEFLAGS(ret, NPY_ARRAY_WRITEABLE);"), frees=False),
-    Writer("`setflags` (and `flags.writeable =`, which calls it)", ("flags",),
-           _methods("array_setflags", "fa->flags = flagback;"), frees=False),
-    Writer("`PyArray_SetBaseObject`", ("base",),
+    # setflags(uic=False) drops the array's base.
+    Writer("`setflags` (and `flags.writeable =`, which calls it)",
+           _methods("array_setflags", "Py_XDECREF(fa->base);"), frees=True),
+    Writer("`PyArray_SetBaseObject`",
            Lines(f"{MULTIARRAY}/arrayobject.c", "PyArray_SetBaseObject",
                  "((PyArrayObject_fields *)arr)->base = obj;"), frees=False),
-    Writer("`PyArray_ResolveWritebackIfCopy`", ("base",),
+    Writer("`PyArray_ResolveWritebackIfCopy`",
            Lines(f"{MULTIARRAY}/arrayobject.c", "PyArray_ResolveWritebackIfCopy", "fa->base = NULL;"),
            frees=True),
     # A dtype's own fields (named dtype.<field>), written in place on a descriptor that may be shared.
-    Writer("the dtype's `.names` setter", ("dtype.names", "dtype.fields"),
+    Writer("the dtype's `.names` setter",
            Lines(f"{MULTIARRAY}/descriptor.c", "arraydescr_names_set", "Py_DECREF(self->names);"),
            frees=True),
     Writer("the dtype's `__setstate__`",
-           ("dtype.byteorder", "dtype.subarray", "dtype.names", "dtype.fields", "dtype.elsize",
-            "dtype.alignment", "dtype.flags", "dtype.metadata", "dtype.hash"),
            Lines(f"{MULTIARRAY}/descriptor.c", "arraydescr_setstate", "Py_XDECREF(self->fields);"),
            frees=True),
-    Writer("`PyDataType_SET_ELSIZE`", ("dtype.elsize",),
+    Writer("`PyDataType_SET_ELSIZE`",
            Lines(COMPAT_HEADER, None, "_PyDataType_GET_ITEM_DATA(dtype)->elsize = size;"), frees=False),
 )
 
@@ -395,96 +415,113 @@ _NDARRAYOBJECT = "numpy/_core/include/numpy/ndarrayobject.h"
 _VIEW_READS_DESCR = Lines(f"{MULTIARRAY}/convert.c", "PyArray_View",
                           "PyArray_Descr *dtype = PyArray_DESCR(self);")
 _RESTORE = Shown("chapters/family/restore", "family_restore.argsort_order_shows_the_swapped_names")
-OPERATIONS = (
-    placed("PyArray_UpdateFlags", python=False, wants="writes", fields=("flags",),
-           lines=(Lines(f"{MULTIARRAY}/flagsobject.c", "PyArray_UpdateFlags", "PyArray_CLEARFLAGS(ret"),)),
-    placed("PyArray_SetBaseObject", python=False, wants="writes", fields=("base",),
-           lines=(Lines(_ARRAYOBJECT, "PyArray_SetBaseObject", "if (PyArray_BASE(arr) != NULL)"),
-                  Lines(_ARRAYOBJECT, "PyArray_SetBaseObject", "->base = obj;")),
-           note="checks that `base` is unset, then sets it: two threads can both pass the check"),
-    placed("PyArray_Resize", python=False, wants="writes", fields=("data", "dimensions", "strides", "nd"),
-           lines=(Lines(_SHAPE, "PyArray_Resize_int", "->data = new_data;"),
-                  Lines(_SHAPE, "PyArray_Resize_int", "PyUnstable_Object_IsUniquelyReferenced")),
-           note="with `refcheck` (the default), on Python 3.14 and later it refuses an array that is not "
-                "uniquely referenced"),
-    placed("PyArray_ResolveWritebackIfCopy", python=False, wants="writes", fields=("base", "flags"),
-           lines=(Lines(_ARRAYOBJECT, "PyArray_ResolveWritebackIfCopy", "fa->base = NULL;"),)),
-    placed("PyArray_SetWritebackIfCopyBase", python=False, wants="writes", fields=("base", "flags"),
-           lines=(Lines(_ARRAYOBJECT, "PyArray_SetWritebackIfCopyBase", "->base = (PyObject *)base;"),
-                  Lines(_ARRAYOBJECT, "PyArray_SetWritebackIfCopyBase",
-                        "PyArray_CLEARFLAGS(base, NPY_ARRAY_WRITEABLE);")),
-           note="clears `WRITEABLE` on `base`, the caller's array, until the copy is resolved or discarded "
-                "(by design, {doc}`/chapters/family/flags`)"),
-    placed("PyArray_DiscardWritebackIfCopy", python=False, wants="writes", fields=("base", "flags"),
-           lines=(Lines(_NDARRAYOBJECT, "PyArray_DiscardWritebackIfCopy",
-                        "PyArray_ENABLEFLAGS((PyArrayObject*)fa->base, NPY_ARRAY_WRITEABLE);"),
-                  Lines(_NDARRAYOBJECT, "PyArray_DiscardWritebackIfCopy", "fa->base = NULL;")),
-           note="an inline function of `ndarrayobject.h`: sets `WRITEABLE` on the base again and drops it"),
-    placed("PyArray_Zero", python=False, wants="writes", fields=("flags",),
-           lines=(Lines(_CONVERT_DATATYPE, "PyArray_Zero", "PyArray_ENABLEFLAGS(arr, NPY_ARRAY_BEHAVED);"),
-                  Lines(_CONVERT_DATATYPE, "PyArray_Zero", "->flags = storeflags;")),
-           note="a mutate-then-restore: sets `ALIGNED` and `WRITEABLE` on the array it is handed around a "
-                "`SETITEM`, then writes the saved flags back"),
-    placed("PyArray_One", python=False, wants="writes", fields=("flags",),
-           lines=(Lines(_CONVERT_DATATYPE, "PyArray_One", "PyArray_ENABLEFLAGS(arr, NPY_ARRAY_BEHAVED);"),
-                  Lines(_CONVERT_DATATYPE, "PyArray_One", "->flags = storeflags;")),
-           note="as `PyArray_Zero`"),
-    placed("PyArray_BroadcastToShape", python=False, wants="writes", fields=("flags",),
-           lines=(Lines(f"{MULTIARRAY}/iterators.c", "PyArray_BroadcastToShape",
-                        "PyArray_UpdateFlags(ao, NPY_ARRAY_C_CONTIGUOUS);"),),
-           note="recomputes the flags of the array it iterates over, which only looks like a read: the "
-                "flag update of `ufunc.at` in {doc}`/chapters/family/flags`"),
-    placed("PyArray_RemoveAxesInPlace", python=False, wants="writes",
-           fields=("dimensions", "strides", "nd", "flags"),
-           lines=(Lines(_SHAPE, "PyArray_RemoveAxesInPlace", "shape[idim_out] = shape[idim];"),
-                  Lines(_SHAPE, "PyArray_RemoveAxesInPlace", "fa->nd = idim_out;")),
-           note="NumPy's own callers pass an array they just made"),
-    placed("PyArray_Newshape", python=False, wants="reads",
-           fields=("dimensions", "strides", "flags", "descr"),
-           lines=(Lines(_SHAPE, "_reshape_with_copy_arg", "PyArray_DIM(array, i)"),)),
-    placed("PyArray_View", python=False, wants="reads", fields=("descr", "dimensions", "strides", "flags"),
-           lines=(_VIEW_READS_DESCR,)),
-    placed("PyArray_DescrHash", python=False, wants="reads",
-           fields=("dtype.names", "dtype.fields", "dtype.hash"),
-           lines=(Lines(f"{MULTIARRAY}/hashdescr.c", "PyArray_DescrHash", "atomic_store_explicit("),),
-           note="the hash it caches is loaded and stored atomically; the fields it hashes are not"),
-    _python_writer("a.shape = s", "the `.shape` setter"),
-    _python_writer("a.strides = s", "the `.strides` setter"),
-    _python_writer("a.dtype = t", "the `.dtype` setter",
-           shown=(Shown("chapters/family/dtype-setter",
-                        "family_dtype_setter.result_type_beside_a_view_is_clean"),
-                  Shown("chapters/other-writers", "other_writers.setter_window_shows_a_torn_array"))),
-    placed("a.flags.writeable = b", python=True, wants="writes", fields=("flags",),
-           lines=(Lines(f"{MULTIARRAY}/flagsobject.c", "arrayflags_writeable_set", '"setflags"'),
-                  _writer("`setflags`").lines),
-           note="[numpy/numpy#30540](https://github.com/numpy/numpy/issues/30540), open"),
-    _python_writer("a.setflags(...)", "`setflags`",
-           shown=(Shown("chapters/family/flags", "family_flags.refused_setflags_undoes_writeable_false"),)),
-    _python_writer("a.resize(...)", "`PyArray_Resize`"),
-    _python_writer("a.sort(order=...)", "`sort(order=)`"),
-    _python_writer("a.argsort(order=...)", "`argsort(order=)`",
-           shown=(_RESTORE,)),
-    _python_writer("a.partition(kth, order=...)", "`partition(kth, order=)`"),
-    _python_writer("a.argpartition(kth, order=...)", "`argpartition(kth, order=)`"),
-    placed("a.view(t)", python=True, wants="reads", fields=("descr", "dimensions", "strides", "flags"),
-           lines=(_VIEW_READS_DESCR,),
-           shown=(Shown("chapters/other-writers", "other_writers.view_leaves_the_shared_array_whole"),)),
-    _python_writer("a.dtype.names = n", "the dtype's `.names` setter",
-                   note="renames the fields of a dtype that every array of that dtype shares"),
-    placed("hash(a.dtype)", python=True, wants="reads", fields=("dtype.names", "dtype.fields", "dtype.hash"),
-           lines=(Lines(f"{MULTIARRAY}/hashdescr.c", "PyArray_DescrHash", "atomic_load_explicit("),)),
-    placed("memoryview(a)", python=True, wants="reads", fields=("dimensions", "strides", "descr", "flags"),
-           lines=(Lines(f"{MULTIARRAY}/buffer.c", "array_getbuffer", "Py_BEGIN_CRITICAL_SECTION(self);"),),
-           note="the buffer-info cache it fills is written under the array's critical section since 2.4.2 "
-                "([#30648](https://github.com/numpy/numpy/issues/30648)); the dims, strides and dtype it "
-                "reads are not"),
-)
+
+
+@cache
+def operations() -> tuple[Operation, ...]:
+    """The other C functions and the Python-level operations, each placed by its rule.
+
+    Placed on first use, not at import: the writers' fields come from the ownership map,
+    which reads the sdist.
+    """
+    return (
+        placed("PyArray_UpdateFlags", python=False, wants="writes", fields=("flags",),
+               lines=(Lines(f"{MULTIARRAY}/flagsobject.c", "PyArray_UpdateFlags",
+                            "PyArray_CLEARFLAGS(ret"),)),
+        placed("PyArray_SetBaseObject", python=False, wants="writes", fields=("base",),
+               lines=(Lines(_ARRAYOBJECT, "PyArray_SetBaseObject", "if (PyArray_BASE(arr) != NULL)"),
+                      Lines(_ARRAYOBJECT, "PyArray_SetBaseObject", "->base = obj;")),
+               note="checks that `base` is unset, then sets it: two threads can both pass the check"),
+        placed("PyArray_Resize", python=False, wants="writes", fields=("data", "dimensions", "strides", "nd"),
+               lines=(Lines(_SHAPE, "PyArray_Resize_int", "->data = new_data;"),
+                      Lines(_SHAPE, "PyArray_Resize_int", "PyUnstable_Object_IsUniquelyReferenced")),
+               note="with `refcheck` (the default), on Python 3.14 and later it refuses an array that is not "
+                    "uniquely referenced"),
+        placed("PyArray_ResolveWritebackIfCopy", python=False, wants="writes", fields=("base", "flags"),
+               lines=(Lines(_ARRAYOBJECT, "PyArray_ResolveWritebackIfCopy", "fa->base = NULL;"),)),
+        placed("PyArray_SetWritebackIfCopyBase", python=False, wants="writes", fields=("base", "flags"),
+               lines=(Lines(_ARRAYOBJECT, "PyArray_SetWritebackIfCopyBase", "->base = (PyObject *)base;"),
+                      Lines(_ARRAYOBJECT, "PyArray_SetWritebackIfCopyBase",
+                            "PyArray_CLEARFLAGS(base, NPY_ARRAY_WRITEABLE);")),
+               note="clears `WRITEABLE` on `base`, the caller's array, until the copy is resolved or "
+                    "discarded (by design, {doc}`/chapters/family/flags`)"),
+        placed("PyArray_DiscardWritebackIfCopy", python=False, wants="writes", fields=("base", "flags"),
+               lines=(Lines(_NDARRAYOBJECT, "PyArray_DiscardWritebackIfCopy",
+                            "PyArray_ENABLEFLAGS((PyArrayObject*)fa->base, NPY_ARRAY_WRITEABLE);"),
+                      Lines(_NDARRAYOBJECT, "PyArray_DiscardWritebackIfCopy", "fa->base = NULL;")),
+               note="an inline function of `ndarrayobject.h`: sets `WRITEABLE` on the base again and "
+                    "drops it"),
+        placed("PyArray_Zero", python=False, wants="writes", fields=("flags",),
+               lines=(Lines(_CONVERT_DATATYPE, "PyArray_Zero",
+                            "PyArray_ENABLEFLAGS(arr, NPY_ARRAY_BEHAVED);"),
+                      Lines(_CONVERT_DATATYPE, "PyArray_Zero", "->flags = storeflags;")),
+               note="a mutate-then-restore: sets `ALIGNED` and `WRITEABLE` on the array it is handed "
+                    "around a `SETITEM`, then writes the saved flags back"),
+        placed("PyArray_One", python=False, wants="writes", fields=("flags",),
+               lines=(Lines(_CONVERT_DATATYPE, "PyArray_One", "PyArray_ENABLEFLAGS(arr, NPY_ARRAY_BEHAVED);"),
+                      Lines(_CONVERT_DATATYPE, "PyArray_One", "->flags = storeflags;")),
+               note="as `PyArray_Zero`"),
+        placed("PyArray_BroadcastToShape", python=False, wants="writes", fields=("flags",),
+               lines=(Lines(f"{MULTIARRAY}/iterators.c", "PyArray_BroadcastToShape",
+                            "PyArray_UpdateFlags(ao, NPY_ARRAY_C_CONTIGUOUS);"),),
+               note="recomputes the flags of the array it iterates over, which only looks like a read: the "
+                    "flag update of `ufunc.at` in {doc}`/chapters/family/flags`"),
+        placed("PyArray_RemoveAxesInPlace", python=False, wants="writes",
+               fields=("dimensions", "strides", "nd", "flags"),
+               lines=(Lines(_SHAPE, "PyArray_RemoveAxesInPlace", "shape[idim_out] = shape[idim];"),
+                      Lines(_SHAPE, "PyArray_RemoveAxesInPlace", "fa->nd = idim_out;")),
+               note="NumPy's own callers pass an array they just made"),
+        placed("PyArray_Newshape", python=False, wants="reads",
+               fields=("dimensions", "strides", "flags", "descr"),
+               lines=(Lines(_SHAPE, "_reshape_with_copy_arg", "PyArray_DIM(array, i)"),)),
+        placed("PyArray_View", python=False, wants="reads",
+               fields=("descr", "dimensions", "strides", "flags"),
+               lines=(_VIEW_READS_DESCR,)),
+        placed("PyArray_DescrHash", python=False, wants="reads",
+               fields=("dtype.names", "dtype.fields", "dtype.hash"),
+               lines=(Lines(f"{MULTIARRAY}/hashdescr.c", "PyArray_DescrHash", "atomic_store_explicit("),),
+               note="the hash it caches is loaded and stored atomically; the fields it hashes are not"),
+        _python_writer("a.shape = s", "the `.shape` setter"),
+        _python_writer("a.strides = s", "the `.strides` setter"),
+        _python_writer("a.dtype = t", "the `.dtype` setter",
+               shown=(Shown("chapters/family/dtype-setter",
+                            "family_dtype_setter.result_type_beside_a_view_is_clean"),
+                      Shown("chapters/other-writers", "other_writers.setter_window_shows_a_torn_array"))),
+        placed("a.flags.writeable = b", python=True, wants="writes", fields=("flags",),
+               lines=(Lines(f"{MULTIARRAY}/flagsobject.c", "arrayflags_writeable_set", '"setflags"'),
+                      _methods("array_setflags", "fa->flags = flagback;")),
+               note="[numpy/numpy#30540](https://github.com/numpy/numpy/issues/30540), open"),
+        _python_writer("a.setflags(...)", "`setflags`",
+               shown=(Shown("chapters/family/flags",
+                            "family_flags.refused_setflags_undoes_writeable_false"),)),
+        _python_writer("a.resize(...)", "`PyArray_Resize`"),
+        _python_writer("a.sort(order=...)", "`sort(order=)`"),
+        _python_writer("a.argsort(order=...)", "`argsort(order=)`",
+               shown=(_RESTORE,)),
+        _python_writer("a.partition(kth, order=...)", "`partition(kth, order=)`"),
+        _python_writer("a.argpartition(kth, order=...)", "`argpartition(kth, order=)`"),
+        placed("a.view(t)", python=True, wants="reads", fields=("descr", "dimensions", "strides", "flags"),
+               lines=(_VIEW_READS_DESCR,),
+               shown=(Shown("chapters/other-writers", "other_writers.view_leaves_the_shared_array_whole"),)),
+        _python_writer("a.dtype.names = n", "the dtype's `.names` setter",
+                       note="renames the fields of a dtype that every array of that dtype shares"),
+        placed("hash(a.dtype)", python=True, wants="reads",
+               fields=("dtype.names", "dtype.fields", "dtype.hash"),
+               lines=(Lines(f"{MULTIARRAY}/hashdescr.c", "PyArray_DescrHash", "atomic_load_explicit("),)),
+        placed("memoryview(a)", python=True, wants="reads",
+               fields=("dimensions", "strides", "descr", "flags"),
+               lines=(Lines(f"{MULTIARRAY}/buffer.c", "array_getbuffer",
+                            "Py_BEGIN_CRITICAL_SECTION(self);"),),
+               note="the buffer-info cache it fills is written under the array's critical section since "
+                    "2.4.2 ([#30648](https://github.com/numpy/numpy/issues/30648)); the dims, strides and "
+                    "dtype it reads are not"),
+    )
 
 
 def annotated_rows() -> list[Operation]:
     """The accessors, then the other C functions, then the Python-level operations; each checked."""
-    c_functions = [op for op in OPERATIONS if not op.python]
-    rows = [*accessors(), *descriptor_accessors(), *c_functions, *(op for op in OPERATIONS if op.python)]
+    c_functions = [op for op in operations() if not op.python]
+    rows = [*accessors(), *descriptor_accessors(), *c_functions, *(op for op in operations() if op.python)]
     for rule in RULES.values():
         rule.check()
     for row in rows:
@@ -512,8 +549,6 @@ def api_writers(version: str = CURRENT_NUMPY) -> dict[str, set[str]]:
 
     A write the map judges unreachable, or in a test module, is left out.
     """
-    from ftbook import ownership
-
     api = "\n".join(source_file("numpy", version, API_LIST).lines)
     names = set(re.findall(r"^\s*'(\w+)':\s*\(", api, re.M))
     found: dict[str, set[str]] = {}

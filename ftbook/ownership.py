@@ -393,6 +393,26 @@ def sites(version: str = CURRENT_NUMPY) -> tuple[Site, ...]:
     return tuple(found)
 
 
+@cache
+def fields_written(version: str = CURRENT_NUMPY) -> dict[tuple[str, str], tuple[str, ...]]:
+    """``{(path, function): fields}``: what each function writes on an object it did not make.
+
+    Fields as the map names them (``array.flags``, ``dtype.names``), in the
+    order of their first write. :mod:`ftbook.levels` takes its writers'
+    fields from here.
+    """
+    found: dict[tuple[str, str], dict[str, None]] = {}
+    for site in sites(version):
+        if site.made_at is None:
+            found.setdefault((site.path, site.function), {})[f"{site.owner}.{site.field}"] = None
+    return {key: tuple(fields) for key, fields in found.items()}
+
+
+def function_at(path: str, line: int, version: str = CURRENT_NUMPY) -> str | None:
+    """The function of the write the map finds at *path* line *line*; None if it finds none there."""
+    return next((site.function for site in sites(version) if (site.path, site.line) == (path, line)), None)
+
+
 # --- Judgements ----------------------------------------------------------------------------------
 
 # What a judged write is, from the point of view of another thread holding the object. The first
@@ -467,8 +487,6 @@ JUDGEMENTS: dict[str, Judgement] = {
     "_multiarray_umath_exec": _judge("new object", _FLAGS,
                                      why="module initialisation, on the array it has just made"),
     # Teardown.
-    "_clear_array_attributes": _judge("teardown", "array._buffer_info", "array.data", "array.dimensions",
-                                      why="the array's deallocation"),
     "arraydescr_dealloc": _judge("teardown", "dtype.c_metadata", why="the dtype's deallocation"),
     # Synchronised.
     "array_getbuffer": _judge("synchronised", "array._buffer_info",
@@ -488,6 +506,13 @@ JUDGEMENTS: dict[str, Judgement] = {
     "PyArray_Resize_int": _judge("in place, by design", "array.data", *_SHAPE, why="`a.resize(...)`"),
     "array_setstate": _judge("in place, by design", "array.descr", "array.data", *_SHAPE, _FLAGS, _BASE,
                              "array.mem_handler", why="`a.__setstate__(...)`, callable on any array"),
+    # Not teardown only: array_dealloc calls it, and so does __setstate__ (clear_array_attributes).
+    "_clear_array_attributes": _judge("in place, by design", "array._buffer_info", "array.data",
+                                      "array.dimensions",
+                                      why="clears the array it is given: for its deallocation "
+                                          "(`array_dealloc`, no other reference left), and for "
+                                          "`a.__setstate__(...)` (`clear_array_attributes`), on an array "
+                                          "any thread may hold"),
     "array_setflags": _judge("in place, by design", _FLAGS, _BASE,
                              why="`a.setflags(...)` and `a.flags.writeable = ...`",
                              shown="family/flags.md#a-refused-setflags-call"),
@@ -649,20 +674,13 @@ def made_here_table(version: str = CURRENT_NUMPY) -> str:
 
 
 def writers_missing_from_the_map(writers, version: str = CURRENT_NUMPY) -> list[str]:
-    """The writers :mod:`ftbook.levels` lists (its ``WRITERS``) whose function or field the map lacks.
+    """The writers :mod:`ftbook.levels` lists (its ``WRITERS``) whose function the map finds writing nothing.
 
-    The API-levels page places readers by those writers; every one of them
-    must be a writer here too, or the two pages disagree about NumPy.
+    The API-levels page places readers by those writers, and takes each
+    one's fields from this map (:func:`fields_written`): a writer the map
+    does not know would write no field there, and the two pages would
+    disagree about NumPy.
     """
-    written = {site.key for site in sites(version)}
-    functions = {function for function, _ in written}
-    missing = []
-    for writer in writers:
-        function = writer.lines.function or next(
-            (site.function for site in sites(version)
-             if site.path == writer.lines.path and site.line == writer.lines.quote().start), None)
-        for field in writer.fields:
-            key = (function, field if field.startswith("dtype.") else f"array.{field}")
-            if function not in functions or key not in written:
-                missing.append(f"{writer.what}: {key[0]} writes {key[1]}")
-    return missing
+    written = fields_written(version)
+    return [f"{writer.what}: the map finds no write in {writer.function or '(no function)'} "
+            f"({writer.lines.path})" for writer in writers if (writer.lines.path, writer.function) not in written]

@@ -8,7 +8,7 @@ level unknown instead of a guess, and that a changed source stops the build.
 
 import pytest
 
-from ftbook import levels, quote
+from ftbook import levels, ownership, quote
 from ftbook.provision.interpreters import cpython_tarball_urls
 
 HEADER = """\
@@ -82,6 +82,18 @@ PyCapsule_GetPointer:distinct:
 PyCapsule_GetName:shared:
 """
 
+# The writers the fake sources' readers are placed by, and what the ownership map finds each writing:
+# a writer lists no fields of its own, it takes the map's.
+SETTERS = "numpy/_core/src/multiarray/getset.c"
+WRITERS = (
+    levels.Writer("the .shape setter", levels.Lines(SETTERS, "shape_set", "free"), frees=True),
+    levels.Writer("a flag setter", levels.Lines(SETTERS, "flags_set", "flags"), frees=False),
+    levels.Writer("the dtype's .names setter", levels.Lines(SETTERS, "names_set", "names"), frees=True),
+)
+MAP = {(SETTERS, "shape_set"): ("array.nd", "array.dimensions", "array.strides", "array.flags"),
+       (SETTERS, "flags_set"): ("array.flags",),
+       (SETTERS, "names_set"): ("dtype.names", "dtype.fields")}
+
 
 @pytest.fixture(autouse=True)
 def fake_sources(tmp_path, monkeypatch):
@@ -96,6 +108,8 @@ def fake_sources(tmp_path, monkeypatch):
     (cpython / levels.LEVELS_DAT).write_text(DAT)
     monkeypatch.setattr(quote, "numpy_sdist", lambda version, log=None: numpy)
     monkeypatch.setattr(quote, "cpython_source", lambda version, log=None: cpython)
+    monkeypatch.setattr(levels, "WRITERS", WRITERS)
+    monkeypatch.setattr(ownership, "fields_written", lambda version=None: MAP)
     cached = (levels.accessors, levels.descriptor_accessors, levels.cpython_annotations)
     for function in cached:
         function.cache_clear()
@@ -117,6 +131,19 @@ def test_accessors_are_read_from_the_header_and_placed_by_the_writers():
     assert placed["PyArray_HANDLER"].level == levels.UNKNOWN and placed["PyArray_HANDLER"].rule is None
 
 
+def test_a_writers_fields_are_the_ownership_maps(monkeypatch):
+    assert WRITERS[0].fields == ("nd", "dimensions", "strides", "flags")  # an array's fields by their name
+    assert WRITERS[2].fields == ("dtype.names", "dtype.fields")
+    # Once the map finds a freeing writer writing the memory handler too (as __setstate__ drops it), the
+    # borrowed PyArray_HANDLER is compatible: no list of fields in levels had to be edited.
+    setstate = levels.Writer("a setstate", WRITERS[1].lines, frees=True)
+    monkeypatch.setattr(levels, "WRITERS", (WRITERS[0], setstate))
+    handler_too = {(SETTERS, "flags_set"): ("array.flags", "array.mem_handler")}
+    monkeypatch.setattr(ownership, "fields_written", lambda version=None: MAP | handler_too)
+    handler = next(op for op in levels.accessors() if op.name == "PyArray_HANDLER")
+    assert handler.level == "compatible" and [w.what for w in handler.evidence()] == ["a setstate"]
+
+
 def test_a_dtypes_accessors_come_from_the_compat_header_first_definition_first():
     placed = {op.name: op for op in levels.descriptor_accessors()}
     assert set(placed) == {"PyDataType_SET_ELSIZE", "PyDataType_NAMES", "PyDataType_KIND"}
@@ -135,8 +162,9 @@ def test_an_accessor_links_its_definition_not_a_macro_that_calls_it():
 
 
 def test_a_borrowed_pointer_nobody_frees_is_only_a_read(monkeypatch):
-    flip = levels.Writer("a flag flipper", ("flags",), levels.Lines("x.c", "f", "x"), frees=False)
+    flip = levels.Writer("a flag flipper", levels.Lines("x.c", "f", "x"), frees=False)
     monkeypatch.setattr(levels, "WRITERS", (flip,))
+    monkeypatch.setattr(ownership, "fields_written", lambda version=None: {("x.c", "f"): ("array.flags",)})
     pointer = levels.placed("X", python=False, wants="borrowed", fields=("flags",))
     assert pointer.rule == "reads" and pointer.level == "distinct" and pointer.evidence() == [flip]
     nobody = levels.placed("Y", python=False, wants="borrowed", fields=("dimensions",))
@@ -193,8 +221,6 @@ def test_cpython_tarballs_of_a_release_candidate():
 
 
 def test_a_c_api_writer_missing_from_the_table_stops_the_build(tmp_path, monkeypatch):
-    from ftbook import ownership
-
     api = tmp_path / "numpy" / levels.API_LIST
     api.parent.mkdir(parents=True)
     api.write_text("multiarray_funcs_api = {\n    'PyArray_Zero': (47,),\n    'PyArray_Dead': (48,),\n}\n")
@@ -212,8 +238,8 @@ def test_a_c_api_writer_missing_from_the_table_stops_the_build(tmp_path, monkeyp
     monkeypatch.setattr(ownership, "judgement_of",
                         lambda s: unreachable if s.function == "PyArray_Dead" else None)
     assert levels.api_writers() == {"PyArray_Zero": {"flags"}, "PyArray_INLINE": {"base"}}
-    monkeypatch.setattr(levels, "WRITERS", (levels.Writer("w", ("flags",), levels.Lines("x.c", "f", "x"),
-                                                          frees=False),))
+    monkeypatch.setattr(levels, "WRITERS", (levels.Writer("w", levels.Lines("x.c", "f", "x"), frees=False),))
+    monkeypatch.setattr(ownership, "fields_written", lambda version=None: {("x.c", "f"): ("array.flags",)})
     zero = levels.placed("PyArray_Zero", python=False, wants="writes", fields=("flags",))
     assert levels.api_writers_missing([zero]) == ["PyArray_INLINE writes base but is not in the table"]
     inline = levels.placed("PyArray_INLINE", python=False, wants="writes", fields=("base",))

@@ -7,6 +7,8 @@ function, how synchronisation is read, and that a writer nobody judged stops
 the build with a message naming it.
 """
 
+from types import SimpleNamespace
+
 import pytest
 
 from ftbook import levels, ownership
@@ -99,11 +101,12 @@ def fake_release(tmp_path, monkeypatch):
     source = root / "numpy/_core/src/multiarray/writes.c"
     source.parent.mkdir(parents=True)
     source.write_text(WRITES)
-    for cached in (ownership.sites, ownership.struct_fields):
-        cached.cache_clear()
+    cached = (ownership.sites, ownership.struct_fields, ownership.fields_written)
+    for function in cached:
+        function.cache_clear()
     yield "0.0.1"
-    for cached in (ownership.sites, ownership.struct_fields):
-        cached.cache_clear()
+    for function in cached:
+        function.cache_clear()
 
 
 def found(version, function):
@@ -152,6 +155,24 @@ def test_a_writer_nobody_judged_stops_the_build_with_its_name(fake_release):
     assert "add it to ftbook.ownership.JUDGEMENTS" in str(raised.value)
     made = [site for site in ownership.sites(fake_release) if site.function == "made_here"]
     assert all(ownership.judgement_of(site) is ownership.BY_THE_SCAN for site in made)
+
+
+def test_what_a_function_writes_on_objects_it_did_not_make_is_what_the_levels_page_takes(fake_release):
+    path = "numpy/_core/src/multiarray/writes.c"
+    written = ownership.fields_written(fake_release)
+    assert written[path, "shared_writes"] == ("array.nd", "array.dimensions", "array.strides", "array.flags",
+                                              "dtype.byteorder", "dtype.elsize")
+    assert (path, "made_here") not in written  # it writes only what it made
+    line = next(n for n, text in enumerate(WRITES.splitlines(), start=1)
+                if text.strip() == "((PyArrayObject_fields *)a)->nd = 1;")
+    assert ownership.function_at(path, line, fake_release) == "shared_writes"
+    assert ownership.function_at(path, 1, fake_release) is None  # a comment
+
+    def writer(function):
+        return SimpleNamespace(what=f"w {function}", function=function, lines=SimpleNamespace(path=path))
+
+    missing = ownership.writers_missing_from_the_map([writer("shared_writes"), writer("gone")], fake_release)
+    assert missing == [f"w gone: the map finds no write in gone ({path})"]
 
 
 def test_a_judged_function_writing_a_new_field_is_unjudged():
