@@ -41,7 +41,7 @@ _TOCTREE = re.compile(r"^```\{toctree\}\n(.*?)^```", re.M | re.S)
 _WORD = re.compile(r"[\w'’.-]*\w")
 
 
-def toctrees(source: Path) -> list[tuple[str | None, list[str]]]:
+def toctrees(source: Path, docs: Path = DOCS) -> list[tuple[str | None, list[str]]]:
     """``(caption, [docname, ...])`` for each toctree of a MyST page, docnames relative to docs/."""
     found = []
     for block in _TOCTREE.finditer(source.read_text()):
@@ -52,7 +52,7 @@ def toctrees(source: Path) -> list[tuple[str | None, list[str]]]:
                 caption = line.removeprefix(":caption:").strip()
             elif line and not line.startswith(":"):
                 target = re.sub(r"^.*<(.+)>$", r"\1", line)  # "Title <docname>"
-                relative = (source.parent / target).resolve().relative_to(DOCS.resolve())
+                relative = (source.parent / target).resolve().relative_to(docs.resolve())
                 entries.append(relative.as_posix())
         found.append((caption, entries))
     return found
@@ -68,11 +68,11 @@ def parts(docs: Path = DOCS) -> dict[str, str]:
         placed[docname] = caption
         source = docs / f"{docname}.md"
         if source.is_file():
-            for _, entries in toctrees(source):
+            for _, entries in toctrees(source, docs):
                 for entry in entries:
                     place(entry, caption)
 
-    for caption, entries in toctrees(docs / "index.md"):
+    for caption, entries in toctrees(docs / "index.md", docs):
         for entry in entries:
             place(entry, caption or "")
     return placed
