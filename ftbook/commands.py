@@ -4,17 +4,28 @@ A chapter never writes a command by hand: :func:`commands_box` takes the
 outcomes of :func:`ftbook.run.run_example` (or their :class:`ExampleRun`
 requests) and renders each one's :func:`reader_command`, so the box cannot
 drift from the run.
+
+What the build adds to a reader's command (its cache's paths, its own
+wrapper's options, provisioning flags) is shown once, folded away:
+:func:`evidence` renders a collapsed dropdown titled "The build's evidence:
+...", and :func:`console` the console blocks inside it and on the page.
+:func:`pytest_lines` turns a ``pytest_runs.py --copy-test`` request into the
+plain ``pytest`` lines a reader types.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ftbook.provision.cache import cache_dir
 from ftbook.provision.envs import BOOK_ENVS
 from ftbook.provision.instrumented import MESON_ARGS
 from ftbook.provision.sources import CURRENT_NUMPY
+from ftbook.run import ROOT
 
 if TYPE_CHECKING:
     from ftbook.run import ExampleRun, Outcome
@@ -36,7 +47,7 @@ def _as_reader_path(text: str) -> str:
     return text.replace(str(cache_dir("sources")) + "/", "")
 
 
-def reader_command(request: ExampleRun) -> str:
+def reader_command(request: ExampleRun, renames: Mapping[str, str] | None = None) -> str:
     """The command a reader types to run *request* as the chapter ran it, with uv.
 
     On a book environment uv runs ``python script`` with that environment's
@@ -44,8 +55,17 @@ def reader_command(request: ExampleRun) -> str:
     pins it), so that the script's own unpinned ``numpy`` requirement (PEP
     723) pulls in neither a newer release nor one with no wheel for that
     interpreter. ``PYTHON_GIL=0`` is the default of a free-threaded build
-    and is left out; every other variable is written in front.
+    and is left out; every other variable is written in front. *renames*
+    replace a path of the build's (a temporary folder's file) with the
+    reader's name for it.
     """
+    command = _reader_command(request)
+    for old, new in (renames or {}).items():
+        command = command.replace(old, new)
+    return command
+
+
+def _reader_command(request: ExampleRun) -> str:
     variables = dict(request.variables)
     if request.gil:
         variables = {"PYTHON_GIL": "1", **variables}
@@ -66,18 +86,12 @@ def _sanitized_numpy(request) -> str | None:
     return BOOK_ENVS[request.env].sanitized_numpy if request.env else None
 
 
-def commands_box(*runs: Outcome | ExampleRun):
-    """The reader's commands for *runs*, in a console block (the copy button skips the prompts).
-
-    *runs* are outcomes (anything with the ``request`` it ran) or requests.
-    Repeated commands (attempts of one run) are shown once.
-    """
-    from IPython.display import Markdown
-
+def commands_text(*runs: Outcome | ExampleRun, renames: Mapping[str, str] | None = None) -> str:
+    """The reader's commands for *runs*, as the Markdown of a console block (see :func:`commands_box`)."""
     requests = [getattr(run, "request", run) for run in runs]
     if None in requests:
         raise ValueError("commands_box takes the outcomes of run_example, not of a bare command")
-    commands = list(dict.fromkeys(request.reader_command() for request in requests))
+    commands = list(dict.fromkeys(reader_command(request, renames) for request in requests))
     sanitized = sorted({_sanitized_numpy(request) for request in requests} - {None})
     notes = []
     if any(request.reads_released_sources for request in requests):
@@ -85,6 +99,91 @@ def commands_box(*runs: Outcome | ExampleRun):
     if sanitized or any(request.env == TSAN_ENV for request in requests):
         notes.append(TSAN_INTERPRETER_NOTE if sanitized else TSAN_NOTE)
     notes += [SANITIZED_NOTE.format(version=version) for version in sanitized]
-    commands = notes + commands
-    lines = [command if command.startswith("#") else f"$ {command}" for command in commands]
-    return Markdown("```console\n" + "\n".join(lines) + "\n```")
+    return console(*notes, *commands)
+
+
+def commands_box(*runs: Outcome | ExampleRun, renames: Mapping[str, str] | None = None):
+    """The reader's commands for *runs*, in a console block (the copy button skips the prompts).
+
+    *runs* are outcomes (anything with the ``request`` it ran) or requests.
+    Repeated commands (attempts of one run) are shown once. *renames*: as
+    :func:`reader_command`'s.
+    """
+    from IPython.display import Markdown
+
+    return Markdown(commands_text(*runs, renames=renames))
+
+
+def console(*steps: str | tuple[str, str]) -> str:
+    """The Markdown of a console block: each step a command, a ``#`` comment, or (command, what it printed).
+
+    A command gets the ``$`` prompt, which the copy button leaves out, as it
+    leaves out what a command printed.
+    """
+    lines = []
+    for step in steps:
+        command, printed = (step, "") if isinstance(step, str) else step
+        lines.append(command if command.startswith("#") else f"$ {command}")
+        lines += printed.rstrip("\n").splitlines()
+    return _fenced(lines)
+
+
+def _fenced(lines: Sequence[str], language: str = "console", shortest: int = 3) -> str:
+    """*lines* in a code fence longer than any run of backticks inside them."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`{3,}", line)), default=0)
+    fence = "`" * max(shortest, longest + 1)
+    return "\n".join([f"{fence}{language}", *lines, fence])
+
+
+EVIDENCE = "The build's evidence: "
+
+
+def evidence(title: str, *parts: str):
+    """A collapsed dropdown titled "The build's evidence: *title*", holding the Markdown *parts*.
+
+    For what the build ran or checked beyond what a reader types: the exact
+    command with its additions, the cache's records, the SHA-256 it
+    checked. The page shows the reader's form; this keeps the rest one
+    click away, and out of the page's word count.
+    """
+    from IPython.display import Markdown
+
+    body = "\n\n".join(parts)
+    return Markdown(_fenced([body], f"{{dropdown}} {EVIDENCE}{title}", shortest=4))
+
+
+COPY_FOLDER = "tsan-run"  # where a reader's copy of a released test file goes
+
+
+def pytest_lines(request: ExampleRun, options: Mapping[str, str] | None = None) -> list[str]:
+    """The plain commands a reader types for a ``pytest_runs.py [--copy-test FILE] -- ARGS`` request.
+
+    ``pytest_runs.py`` is the book's wrapper (one process per run, each
+    bounded in time and its end counted); a reader runs pytest itself. With
+    ``--copy-test``, the test file is first copied out of the unpacked sdist
+    into a folder of its own (inside the source tree, pytest would load the
+    sdist's ``conftest.py`` and import its uninstalled ``numpy``). Paths into
+    the build's sources become the reader's unpacked sdist, and paths into
+    the repository become relative to it, as the reader's checkout is.
+    *options*, if given, are ``TSAN_OPTIONS``: the options the chapter
+    chose, not the defaults :func:`ftbook.tsan.tsan_request` adds to them
+    (the evidence shows those).
+    """
+    if Path(request.example).stem != "pytest_runs":  # not the file name: a chapter using this does not run it
+        raise ValueError(f"pytest_lines takes a request of the pytest_runs example, not {request.example}")
+    split = request.args.index("--") if "--" in request.args else len(request.args)
+    ours, pytest_args = request.args[:split], request.args[split + 1:]
+    lines, arguments = [], []
+    if "--copy-test" in ours:
+        test_file = _as_reader_path(ours[ours.index("--copy-test") + 1])
+        lines.append(f"mkdir -p {COPY_FOLDER} && cp {shlex.quote(test_file)} {COPY_FOLDER}/")
+        arguments.append(f"{COPY_FOLDER}/{test_file.rsplit('/', 1)[-1]}")
+    arguments += [_in_checkout(_as_reader_path(argument)) for argument in pytest_args]
+    tsan = " ".join(f"{key}={_as_reader_path(value)}" for key, value in (options or {}).items())
+    prefix = f"TSAN_OPTIONS={shlex.quote(tsan)} " if tsan else ""
+    return [*lines, f"{prefix}python -m pytest {shlex.join(arguments)}"]
+
+
+def _in_checkout(text: str) -> str:
+    """A path into this repository, as the reader's own checkout names it (``examples/...``)."""
+    return text.replace(str(ROOT) + "/", "")
