@@ -683,4 +683,5 @@ def writers_missing_from_the_map(writers, version: str = CURRENT_NUMPY) -> list[
     """
     written = fields_written(version)
     return [f"{writer.what}: the map finds no write in {writer.function or '(no function)'} "
-            f"({writer.lines.path})" for writer in writers if (writer.lines.path, writer.function) not in written]
+            f"({writer.lines.path})"
+            for writer in writers if (writer.lines.path, writer.function) not in written]
