@@ -358,9 +358,9 @@ def selected_tests_need(session: nox.Session, python: Path) -> list[str]:
 def benchmark(session: nox.Session) -> None:
     """Time a newcomer's first build in a fresh clone with an empty cache; record it in docs/measurements.
 
-    Runs the README's commands one after the other (ftbook.tools.benchmark: about 45 minutes on two
-    cores) on the committed HEAD; the measurements page reads the JSON it writes. ``-- --keep`` keeps
-    the clone and its cache.
+    Runs the README's two commands, and the first again, one after the other (ftbook.tools.benchmark:
+    most of an hour on two cores) on the committed HEAD; the measurements page reads the JSON it
+    writes. ``-- --keep`` keeps the clone and its cache.
     """
     session.run(sys.executable, "-m", "ftbook.tools.benchmark", "--record", str(DOCS / "measurements"),
                 *session.posargs, external=True)

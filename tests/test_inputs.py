@@ -114,3 +114,17 @@ def test_every_tracked_example_is_an_example():
     assert listed.returncode == 0, listed.stderr
     tracked = {ROOT / name for name in listed.stdout.split()}
     assert tracked and tracked <= set(inputs.example_files()), tracked - set(inputs.example_files())
+
+
+# The measurements page reads the benchmark's records: a new record must execute it again.
+def test_a_data_folder_named_in_a_chapter_makes_its_files_inputs(tmp_path, monkeypatch):
+    records = tmp_path / "measurements"
+    records.mkdir()
+    (records / "2026-12-05-abc1234.json").write_text("{}\n")
+    monkeypatch.setitem(inputs.DATA_FOLDERS, "measurements", records)
+    reading = 'RECORDS = ROOT / "docs" / "measurements"\n'
+    before = chapter_inputs(reading)
+    assert records / "2026-12-05-abc1234.json" in before.files
+    assert records / "2026-12-05-abc1234.json" not in chapter_inputs("print(1)\n").files
+    (records / "2026-12-06-def5678.json").write_text("{}\n")
+    assert chapter_inputs(reading).digest() != before.digest()

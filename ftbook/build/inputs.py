@@ -64,11 +64,14 @@ _IGNORED_PARTS = {"__pycache__", "build", ".pytest_cache"}
 # The kinds of file the examples are (a test checks that every example git tracks is one): a list of
 # what to take, because what to leave out (backups, swap files, build products) has no end.
 EXAMPLE_SUFFIXES = (".py", ".c", ".ini")
+# Data a chapter reads, by the folder's name quoted in its code: every file in it is an input
+# (the measurements page reads the benchmark's records: a new record must show).
+DATA_FOLDERS = {"measurements": ROOT / "docs" / "measurements"}
 
 
 @dataclasses.dataclass(frozen=True)
 class Inputs:
-    files: tuple[Path, ...]  # examples and ftbook modules, sorted
+    files: tuple[Path, ...]  # examples, ftbook modules and data files, sorted
     envs: tuple[Path, ...]  # stamp files of the environments (the kernel's first), sorted
     env_names: tuple[str, ...] = ()  # the book environments among them
     scans_sdists: bool = False  # the chapter itself calls numpy_sdist()
@@ -131,9 +134,11 @@ def chapter_inputs(text: str, *, kernel_prefix: Path | None = None) -> Inputs:
     unknown = names - set(BOOK_ENVS)
     if unknown:
         raise ValueError(f"ftbook modules name unknown book environments: {', '.join(sorted(unknown))}")
+    data = {path for name, folder in DATA_FOLDERS.items() if f'"{name}"' in text
+            for path in folder.glob("*") if path.is_file()}
     kernel = Path(kernel_prefix or sys.prefix) / STAMP
     envs = [kernel, *(book_env_dir(name) / STAMP for name in sorted(names))]
-    return Inputs(tuple(sorted(modules | examples)), tuple(envs), tuple(sorted(names)),
+    return Inputs(tuple(sorted(modules | examples | data)), tuple(envs), tuple(sorted(names)),
                   scans_sdists="numpy_sdist(" in text)
 
 

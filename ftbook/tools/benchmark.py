@@ -4,23 +4,22 @@
 
 In a fresh clone of this repository's committed ``HEAD``, with ``FTBOOK_CACHE``
 pointing at a new empty folder (a fresh machine, as far as the book can
-tell), it runs the README's commands one after the other and times each:
+tell), it runs the README's two commands as a newcomer would, and times
+each: ``./nox -s docs`` (the first build), ``./nox -s docs`` again with
+nothing changed, then ``./nox -s tests``.
 
-1. ``./nox -s provision``: the interpreters, environments and sources, from nothing;
-2. ``./nox -s docs``: the rest of the first build (the session's own
-   environment, the chapters executing, Sphinx);
-3. ``./nox -s docs`` again, nothing changed;
-4. ``./nox -s tests``.
+The first build is split where its work changes kind: the moment the
+session reports its environment ready and the GIL off (:data:`PROVISIONED`),
+every interpreter, environment and source has been made, and what follows
+is the chapters executing. For each step it records the wall time, the CPU
+time of everything the step ran (user and system, from ``getrusage`` of the
+waited-for children) and so how busy the machine's cores were, and the load
+just before it started. One JSON file per run, named by date and commit,
+goes into ``--record``; the book's measurements page reads every file there.
+Nothing in those files is typed by hand.
 
-The first two together are the first ``./nox -s docs`` a newcomer runs,
-split where the build's own work changes kind. For each step it records the
-wall time, the CPU time of everything the step ran (user and system, from
-``getrusage`` of the waited-for children) and so how busy the machine's
-cores were, and the load just before it started. One JSON file per run,
-named by date and commit, goes into ``--record``; the book's measurements
-page reads every file there. Nothing in those files is typed by hand.
-
-A failed step ends the run: its record says which, and the exit status is 1.
+A failed step ends the run: its record says which, the clone and its logs
+are kept, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -31,20 +30,23 @@ import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from ftbook.run import ROOT
 
 STEPS = (
-    ("provision", ["./nox", "-s", "provision"]),
     ("docs", ["./nox", "-s", "docs"]),
     ("docs unchanged", ["./nox", "-s", "docs"]),
     ("tests", ["./nox", "-s", "tests"]),
 )
+# What noxfile.provision logs once everything the session needs is made (and the GIL checked).
+PROVISIONED = "free-threaded, GIL disabled after importing"
 STEP_TIMEOUT = 3 * 3600  # seconds: far over the slowest step measured, so a hang ends the run, not the machine
 
 
@@ -57,18 +59,25 @@ def run_step(name: str, command: list[str], clone: Path, env: dict[str, str], lo
     """Run one step in *clone*, its output to *log*; return its measurements."""
     load = os.getloadavg()[0]
     cpu, started = _children_cpu(), time.monotonic()
+    provisioned = None
     print(f"==> benchmark: {name}: {' '.join(command)} (log {log})", flush=True)
     with log.open("w") as output:
-        try:
-            done = subprocess.run(command, cwd=clone, env=env, stdout=output, stderr=subprocess.STDOUT,
-                                  timeout=STEP_TIMEOUT)
-            returncode = done.returncode
-        except subprocess.TimeoutExpired:
-            returncode = None
+        process = subprocess.Popen(command, cwd=clone, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        # A step that hangs is ended with its whole process group: nox, Sphinx, the kernels, the builds.
+        watchdog = threading.Timer(STEP_TIMEOUT, os.killpg, (process.pid, signal.SIGKILL))
+        watchdog.start()
+        for line in process.stdout:
+            output.write(line)
+            if provisioned is None and PROVISIONED in line:
+                provisioned = time.monotonic() - started
+        returncode = process.wait()
+        watchdog.cancel()
     wall, cpu = time.monotonic() - started, _children_cpu() - cpu
     step = {"step": name, "command": " ".join(command), "returncode": returncode,
             "wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
-            "busy": round(cpu / wall / (os.cpu_count() or 1), 3), "load_before": round(load, 2)}
+            "busy": round(cpu / wall / (os.cpu_count() or 1), 3), "load_before": round(load, 2),
+            "provisioned_after_seconds": None if provisioned is None else round(provisioned, 1)}
     print(f"==> benchmark: {name}: {wall:.0f} s, {cpu:.0f} s of CPU, exit {returncode}", flush=True)
     return step
 
