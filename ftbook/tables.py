@@ -12,16 +12,25 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
 EVIDENCE_TITLE = "The build's evidence: "  # every dropdown of it says so (docs/chapters/contributing.md)
 
 
-def evidence(title: str, body: str):
-    """*body* (Markdown) in a collapsed dropdown titled as the build's evidence, for a cell's output.
+def collapsed(title: str, body: str):
+    """*body* (Markdown) in a dropdown titled *title*, closed until the reader opens it, for a cell's output.
 
-    What the build checked or added (a SHA-256, an exact command, a cache
-    path) belongs one click away, not in the sentence a reader is following.
+    For what a reader looks things up in rather than reads on arrival: a
+    table of more than a screenful, a full report.
     """
     from IPython.display import Markdown
 
     fence = ":" * max(4, 1 + max((len(run) for run in _colon_runs(body)), default=0))
-    return Markdown(f"{fence}{{dropdown}} {EVIDENCE_TITLE}{title}\n:icon: info\n\n{body}\n{fence}")
+    return Markdown(f"{fence}{{dropdown}} {title}\n:icon: table\n\n{body}\n{fence}")
+
+
+def evidence(title: str, body: str):
+    """:func:`collapsed`, titled as the build's evidence.
+
+    What the build checked or added (a SHA-256, an exact command, a cache
+    path) belongs one click away, not in the sentence a reader is following.
+    """
+    return collapsed(EVIDENCE_TITLE + title, body)
 
 
 def _colon_runs(text: str) -> list[str]:
