@@ -34,7 +34,7 @@ def evidence(title: str, body: str):
 
 
 def _colon_runs(text: str) -> list[str]:
-    """The runs of three or more colons that open a line of *text* (nested fences the dropdown must outlast)."""
+    """The runs of three or more colons opening a line of *text*: nested fences the dropdown must outlast."""
     import re
 
     return re.findall(r"^:{3,}", text, re.M)

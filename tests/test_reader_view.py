@@ -36,8 +36,8 @@ def test_a_name_imported_in_a_hidden_cell_is_still_the_books(tmp_path):
 
 
 def test_what_a_hidden_cell_makes_from_the_books_names_is_the_books_too(tmp_path):
-    found = offences(tmp_path, cell("from ftbook.demo import load_demo_extension\ndemo = load_demo_extension()",
-                                    "remove-input"),
+    hidden = cell("from ftbook.demo import load_demo_extension\ndemo = load_demo_extension()", "remove-input")
+    found = offences(tmp_path, hidden,
                      cell("demo.repeat_copy_modify(a, 2)"))
     assert [what for _, what in found] == ["uses names from the book's own package (demo)"]
 

@@ -1,4 +1,4 @@
-"""Pages a reader finishes: what ftbook.tools.words counts, the budgets it reads from the contents, and the book."""
+"""Pages a reader finishes: what ftbook.tools.words counts, the budgets it reads, and the book's pages."""
 
 import pytest
 
@@ -13,7 +13,7 @@ PAGE = """<html><body><nav>Navigation words that are not the page</nav>
   <div class="cell_output docutils container"><div class="output stream"><pre>five six</pre></div></div>
 </div>
 <div class="highlight-c"><div class="highlight"><pre>int x = 1;</pre></div></div>
-<details class="sd-dropdown"><summary>The build's evidence: seven</summary><p>hidden hidden hidden</p></details>
+<details class="sd-dropdown"><summary>The build's evidence: seven</summary><p>hidden hidden</p></details>
 <details open><summary>eight</summary><p>nine ten</p></details>
 {table}
 </article></body></html>"""

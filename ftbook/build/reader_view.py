@@ -40,7 +40,8 @@ def _imported_machinery(tree: ast.AST) -> set[str]:
 
 
 def _loaded(node: ast.AST) -> set[str]:
-    return {name.id for name in ast.walk(node) if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Load)}
+    return {name.id for name in ast.walk(node)
+            if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Load)}
 
 
 def _bound_from(tree: ast.AST, machinery: set[str]) -> set[str]:
@@ -91,9 +92,8 @@ def machinery_in_view(chapter: Path) -> list[tuple[int, str]]:
             tree = ast.parse(cell.source)
         except SyntaxError:
             tree = None
-        if not cell.tags & REMOVED_INPUT:
-            if offence := _offence(cell, machinery):
-                offences.append((cell.line, offence))
+        if not cell.tags & REMOVED_INPUT and (offence := _offence(cell, machinery)):
+            offences.append((cell.line, offence))
         if tree is not None:
             machinery |= _imported_machinery(tree)
             machinery |= _bound_from(tree, machinery)

@@ -47,7 +47,7 @@ STEPS = (
 )
 # What noxfile.provision logs once everything the session needs is made (and the GIL checked).
 PROVISIONED = "free-threaded, GIL disabled after importing"
-STEP_TIMEOUT = 3 * 3600  # seconds: far over the slowest step measured, so a hang ends the run, not the machine
+STEP_TIMEOUT = 3 * 3600  # seconds: far over the slowest step measured; a hang ends the run, not the machine
 
 
 def _children_cpu() -> float:

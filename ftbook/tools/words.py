@@ -145,7 +145,8 @@ def measure_book(html: Path, docs: Path = DOCS) -> list[Page]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ftbook.tools.words", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ftbook.tools.words",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("html", type=Path, help="the built book (docs/_build/html)")
     parser.add_argument("--json", action="store_true", help="print {page: {words, budget}} as JSON")
     args = parser.parse_args(argv)
