@@ -29,6 +29,7 @@ ftbook_repository_url = repository_url  # the {repo} role's links (ftbook.build.
 extensions = [
     "myst_nb",
     "ftbook.build.sphinxext",  # re-execute a chapter when an example or environment it runs changes
+    "ftbook.build.reader_view",  # no visible code cell runs the book's own machinery
     "sphinx_copybutton",
     "sphinx_design",
 ]
