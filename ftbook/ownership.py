@@ -12,14 +12,20 @@ fields, and each place is judged:
   call of one of :data:`CREATORS`, directly or through a cast), so no other
   thread can hold it yet. Decided by the scan, with the line that made it.
 - **judged**: every other place has an entry in :data:`JUDGEMENTS`, keyed
-  by function and field, saying who can see the object while it is written
-  and why that is, or is not, safe.
+  by function and field (and, for a function that writes a shared object
+  and a private one, by object), saying who can see the object while it is
+  written and why that is, or is not, safe.
 
 :func:`sites` returns the places; :func:`unjudged` the ones with neither,
 and the chapter's build fails on any of those, so a new NumPy release
 cannot slip a new writer past the book. How each write is synchronised
 (nothing, an atomic store, a critical section, a lock) is read from the
 code around it, not judged.
+
+A write through a name the function points at an array's dims or strides
+(``npy_intp *shape = fa->dimensions``, ``*newdims = PyArray_DIMS(self)``
+for an out-parameter) is followed to the array, from the last assignment
+of the name before the write.
 
 It is a lexical scan, like the book's checker, and shares its blind spots:
 no macro is expanded except the writers named in :data:`WRITER_CALLS`, and
@@ -253,7 +259,26 @@ _POINTED_WRITE = re.compile(rf"\b(?P<accessor>{'|'.join(POINTING_ACCESSORS)})"
                             rf"\s*\[[^\]]*\]\s*(?P<op>{ASSIGN_OPERATOR})")
 _COPY_INTO = re.compile(rf"\b(?:memcpy|memmove|memset)\s*\(\s*(?:(?P<accessor>{'|'.join(POINTING_ACCESSORS)})"
                         rf"\s*\(\s*(?:{_CAST})?(?P<array>[^()]+?)\s*\)|(?P<name>\w+)\s*->\s*(?P<field>dimensions|strides))")
-_WRITER_CALL = re.compile(rf"\b(?P<call>{'|'.join(WRITER_CALLS)})\s*\(\s*(?:{_CAST})?(?P<obj>[^,()]+?)\s*,")
+# PyArray_ENABLEFLAGS(a, ...), (PyArrayObject *)a, and ((PyArrayObject *)fa->base) wrapped in parentheses.
+_WRITER_CALL = re.compile(rf"\b(?P<call>{'|'.join(WRITER_CALLS)})\s*\(\s*"
+                          rf"(?:\(\s*(?:{_CAST})?(?P<wrapped>[^,()]+?)\s*\)|(?:{_CAST})?(?P<obj>[^,()]+?))\s*,")
+# A pointer to an array's dims or strides kept in a name of the function's: "npy_intp *shape =
+# fa->dimensions", "d = PyArray_DIMS(a) + 1", or an out-parameter, "*newdims = PyArray_DIMS(self)". What
+# the name is made to point at, the array and its field (a cast, an accessor, or a name typed as the array).
+_POINTER_SOURCE = rf"""
+    (?P<accessor>{'|'.join(POINTING_ACCESSORS)})\s*\(\s*(?:{_CAST})?(?P<array>[^()]+?)\s*\)
+  | \(\s*\(\s*(?P<cast>{_TYPE_NAMES})\s*\*\s*\)\s*(?P<castee>\w+)\s*\)
+    \s*->\s*(?P<cast_field>dimensions|strides)\b
+  | (?P<name>\w+)\s*->\s*(?P<field>dimensions|strides)\b(?!\s*\[)
+"""
+# "name = " or "*name = " (not "a->name =", "a.name =", "name =="), and what follows the "=".
+_POINTER_ASSIGNED = re.compile(r"(?<![\w>.])(?P<deref>\*\s*)?(?P<pointer>\w+)\s*=(?!=)\s*"
+                               r"(?:\(\s*\w+\s*\*\s*\)\s*)?")
+# A write through such a name: "shape[i] = ...", "(*newdims)[i] = ...", or a copy into it.
+_HAS_POINTER_SOURCE = re.compile(rf"\b(?:{'|'.join(POINTING_ACCESSORS)})\b|->\s*(?:dimensions|strides)\b")
+_THROUGH_POINTER = re.compile(rf"(?<![\w>.*])(?:(?P<pointer>\w+)|\(\s*\*\s*(?P<out>\w+)\s*\))\s*\[[^\]]*\]\s*"
+                              rf"(?P<op>{ASSIGN_OPERATOR})"
+                              rf"|\b(?:memcpy|memmove|memset)\s*\(\s*(?P<copied>\w+)\s*,")
 # &x->field given to a call or a pointer: whoever receives it may write the field (the buffer-info cache).
 _ADDRESS_TAKEN = re.compile(rf"[(,=]\s*&\s*(?:{_OBJECT})\s*->\s*(?P<field>\w+)\b(?!\s*[\[.])", re.X)
 _ATOMIC_STORE = re.compile(r"\b\w*atomic_store\w*\s*\([^;]*?&\s*(?P<obj>\w+)\s*->\s*(?:base\s*\.\s*)?"
@@ -286,6 +311,36 @@ class _Function:
         if match.group("accessor"):
             return STRUCT_OF[match.group("accessor")], match.group("inner")
         return self.types.get(match.group("name")), match.group("name")
+
+    def pointed_at(self, pointer: str, *, deref: bool, before: int) -> tuple[str, str, str] | None:
+        """What *pointer* (``*pointer``, for an out-parameter) points into at offset *before*, if the dims or
+        strides of an array: (the array, "dimensions" or "strides", how it was reached), from the last
+        assignment before. Lexical: the last assignment in the text, whichever branch it is in."""
+        last = None
+        for match in _POINTER_ASSIGNED.finditer(self.text, 0, before - self.start):
+            if match.group("pointer") != pointer:
+                continue
+            starred = bool(match.group("deref"))
+            if starred:  # "npy_intp *shape = ...", "..., *strides = ...": a declaration, not a dereference
+                ahead = self.text[:match.start()].rstrip()
+                starred = not (ahead.endswith(",") or re.search(r"\w$", ahead))
+            if starred == deref:
+                last = match
+        if last is None:
+            return None
+        source = re.compile(_POINTER_SOURCE, re.X).match(self.text, last.end())
+        if source is None:
+            return None
+        if source.group("accessor"):
+            accessor = source.group("accessor")
+            return source.group("array"), POINTING_ACCESSORS[accessor], accessor
+        if source.group("cast"):
+            if STRUCTS[source.group("cast")] != "array":
+                return None
+            return source.group("castee"), source.group("cast_field"), f"->{source.group('cast_field')}"
+        if self.types.get(source.group("name")) != "array":
+            return None
+        return source.group("name"), source.group("field"), f"->{source.group('field')}"
 
     def made_at(self, name: str, before: int) -> int | None:
         """The line where *name* was last made to refer to a new object before offset *before*, if it was."""
@@ -371,7 +426,18 @@ def file_sites(path: str, text: str, version: str = CURRENT_NUMPY) -> list[Site]
                 add(function, match.start(), "array", match.group("field"), match.group("name"), "copy into")
         for match in _WRITER_CALL.finditer(code, start, end):
             owner, field = WRITER_CALLS[match.group("call")]
-            add(function, match.start(), owner, field, match.group("obj"), f"call of {match.group('call')}")
+            add(function, match.start(), owner, field, match.group("obj") or match.group("wrapped"),
+                f"call of {match.group('call')}")
+        if _HAS_POINTER_SOURCE.search(code, start, end):
+            for match in _THROUGH_POINTER.finditer(code, start, end):
+                out = match.group("out")
+                pointed = function.pointed_at(out or match.group("pointer") or match.group("copied"),
+                                              deref=bool(out), before=match.start())
+                if pointed:
+                    obj, field, source = pointed
+                    how = "copy into" if match.group("copied") else ("element through an out-parameter" if out
+                                                                     else "element through a pointer")
+                    add(function, match.start(), "array", field, obj, f"{how} from {source}")
         for match in _ATOMIC_STORE.finditer(code, start, end):
             add(function, match.start(), "dtype", match.group("field"), match.group("obj"), "atomic store",
                 synchronised="atomic")
@@ -423,6 +489,8 @@ VERDICTS = {
     "new object": "an object just made (by the function, in a way the scan cannot see, or by every caller) "
                   "that nobody else holds yet",
     "teardown": "the object is being freed: no other reference is left",
+    "scratch copy": "the temporary copy WRITEBACKIFCOPY makes of an array: only the code that made it holds "
+                    "it",
     "synchronised": "an atomic store or a critical section orders the writers",
     "the writer itself": "the macro or function that does the write: its call sites are listed separately",
     "deprecated setter": "a Python-level setter, deprecated: writes an object any thread may hold",
@@ -435,8 +503,8 @@ VERDICTS = {
     "unreachable": "cannot run in this release",
     "test module": "in a module of NumPy's own tests",
 }
-SAFE = (MADE_HERE, "new object", "teardown", "synchronised", "the writer itself", "unreachable",
-        "test module")
+SAFE = (MADE_HERE, "new object", "teardown", "scratch copy", "synchronised", "the writer itself",
+        "unreachable", "test module")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -447,13 +515,19 @@ class Judgement:
     fields: tuple[str, ...]  # "array.flags", "dtype.hash": a new field written by the function is unjudged
     why: str
     shown: str = ""  # the chapter (and section) of the book that shows the case, if one does
+    # Only the writes through these objects, as the scan names them ("fa->base"); () is every object. For a
+    # function that writes one object another thread may hold and one nobody else holds (WRITEBACKIFCOPY).
+    objects: tuple[str, ...] = ()
 
     def __post_init__(self):
         assert self.verdict in VERDICTS, self.verdict
 
+    def covers(self, site: Site) -> bool:
+        return f"{site.owner}.{site.field}" in self.fields and (not self.objects or site.obj in self.objects)
 
-def _judge(verdict: str, *fields: str, why: str, shown: str = "") -> Judgement:
-    return Judgement(verdict, fields, why, shown)
+
+def _judge(verdict: str, *fields: str, why: str, shown: str = "", objects: tuple[str, ...] = ()) -> Judgement:
+    return Judgement(verdict, fields, why, shown, objects)
 
 
 _FLAGS, _BASE = "array.flags", "array.base"
@@ -461,7 +535,12 @@ _SHAPE = ("array.nd", "array.dimensions", "array.strides")
 _SWAP = _judge("mutate-then-restore", "array.descr", why="swaps in a dtype with the fields reordered for "
                "`order=`, sorts, swaps the old one back", shown="family/restore.md#sorting-by-a-field-order")
 _WRITEBACK = "WRITEBACKIFCOPY: the original array's `WRITEABLE` flag is cleared or set again, by design"
-JUDGEMENTS: dict[str, Judgement] = {
+_WRITEBACK_SHOWN = "family/flags.md#by-design-writebackifcopy"
+# The scratch copy of a WRITEBACKIFCOPY pair: its base (the original) and its own flags.
+_SCRATCH = ("made by the code that asked for it (`PyArray_FromArray`, `nditer`, `dot`'s `out=`, fancy "
+            "indexing) and held by it until resolved or discarded; a Python `np.nditer` also shows it as "
+            "`it.operands`")
+JUDGEMENTS: dict[str, Judgement | tuple[Judgement, ...]] = {
     # The writers themselves: each call of them is a site of its own.
     "PyArray_ENABLEFLAGS": _judge("the writer itself", _FLAGS, why="`|=` on the flags"),
     "PyArray_CLEARFLAGS": _judge("the writer itself", _FLAGS, why="`&= ~` on the flags"),
@@ -478,7 +557,7 @@ JUDGEMENTS: dict[str, Judgement] = {
                                              why="tags the temporary array just converted from a Python "
                                                  "scalar"),
     "_get_part": _judge("new object", _FLAGS, why="the result the ufunc call just returned"),
-    "PyArray_RemoveAxesInPlace": _judge("new object", "array.nd", _FLAGS,
+    "PyArray_RemoveAxesInPlace": _judge("new object", *_SHAPE, _FLAGS,
                                         why="both callers (`squeeze`) pass the view they just made"),
     "_convert_from_str": _judge("new object", "dtype.byteorder",
                                 why="the descriptor `parse_dtype_from_datetime_typestr` just returned"),
@@ -499,6 +578,12 @@ JUDGEMENTS: dict[str, Judgement] = {
                                        why="`a.shape = ...` (deprecated in 2.5)"),
     "array_strides_set": _judge("deprecated setter", "array.strides", _FLAGS,
                                 why="`a.strides = ...` (deprecated in 2.4)"),
+    "_check_compatibility_with_new_dtype": _judge(
+        "deprecated setter", "array.dimensions", "array.strides",
+        why="the `.dtype` setter's helper: given no storage (`array_descr_set_internal` passes NULL), it "
+            "points `*newdims` at the array's own dims and writes the new last dimension and stride through "
+            "it; `view` passes storage of its own",
+        shown="family/dtype-setter.md#a-dtype-setter-and-a-borrowed-dtype"),
     "array_descr_set_internal": _judge("deprecated setter", "array.descr", *_SHAPE, _FLAGS,
                                        why="`a.dtype = ...` (deprecated in 2.5)",
                                        shown="family/dtype-setter.md#a-dtype-setter-and-a-borrowed-dtype"),
@@ -542,12 +627,19 @@ JUDGEMENTS: dict[str, Judgement] = {
     "array_might_be_written": _judge("shared flag update", _FLAGS,
                                      why="clears `WARN_ON_WRITE` on the array and its bases at the first "
                                          "write (the broadcast_arrays warning)"),
-    "PyArray_SetWritebackIfCopyBase": _judge("shared flag update", _BASE, _FLAGS, why=_WRITEBACK,
-                                             shown="family/flags.md#by-design-writebackifcopy"),
-    "PyArray_ResolveWritebackIfCopy": _judge("shared flag update", _BASE, _FLAGS, why=_WRITEBACK,
-                                             shown="family/flags.md#by-design-writebackifcopy"),
-    "PyArray_DiscardWritebackIfCopy": _judge("shared flag update", _BASE, _FLAGS, why=_WRITEBACK,
-                                             shown="family/flags.md#by-design-writebackifcopy"),
+    "PyArray_SetWritebackIfCopyBase": (
+        _judge("shared flag update", _FLAGS, objects=("base",), why=_WRITEBACK, shown=_WRITEBACK_SHOWN),
+        _judge("new object", _BASE, _FLAGS, objects=("arr",),
+               why="`arr`, the copy of `base` the caller has just made (the function's stated precondition)"),
+    ),
+    "PyArray_ResolveWritebackIfCopy": (
+        _judge("shared flag update", _FLAGS, objects=("fa->base",), why=_WRITEBACK, shown=_WRITEBACK_SHOWN),
+        _judge("scratch copy", _BASE, _FLAGS, objects=("self", "fa"), why=f"`self`, the copy: {_SCRATCH}"),
+    ),
+    "PyArray_DiscardWritebackIfCopy": (
+        _judge("shared flag update", _FLAGS, objects=("fa->base",), why=_WRITEBACK, shown=_WRITEBACK_SHOWN),
+        _judge("scratch copy", _BASE, _FLAGS, objects=("arr", "fa"), why=f"`arr`, the copy: {_SCRATCH}"),
+    ),
     # Descriptors the function did not make.
     "_descr_find_object": _judge("shared descriptor", "dtype.flags",
                                  why="writes the flags of a field's descriptor while unpickling a structured "
@@ -574,12 +666,17 @@ JUDGEMENTS: dict[str, Judgement] = {
 BY_THE_SCAN = Judgement(MADE_HERE, (), VERDICTS[MADE_HERE])
 
 
+def judgements_of(function: str) -> tuple[Judgement, ...]:
+    """The judgements of *function*'s writes: one, or one per object it writes (the first covering wins)."""
+    found = JUDGEMENTS.get(function, ())
+    return found if isinstance(found, tuple) else (found,)
+
+
 def judgement_of(site: Site) -> Judgement | None:
     """The judgement of *site* (None: unjudged). A write to an object made in the function judges itself."""
     if site.made_at is not None:
         return BY_THE_SCAN
-    found = JUDGEMENTS.get(site.function)
-    return found if found and f"{site.owner}.{site.field}" in found.fields else None
+    return next((judgement for judgement in judgements_of(site.function) if judgement.covers(site)), None)
 
 
 def unjudged(version: str = CURRENT_NUMPY) -> list[Site]:
@@ -589,9 +686,11 @@ def unjudged(version: str = CURRENT_NUMPY) -> list[Site]:
 
 def stale_judgements(version: str = CURRENT_NUMPY) -> list[str]:
     """Judged functions and fields that no longer write anything: the judgement outlived its code."""
-    written = {site.key for site in sites(version) if site.made_at is None}
-    return [f"{function}: {field}" for function, judgement in JUDGEMENTS.items() for field in judgement.fields
-            if (function, field) not in written]
+    written = [site for site in sites(version) if site.made_at is None]
+    return [f"{function}: {field}" + (f" of {', '.join(judgement.objects)}" if judgement.objects else "")
+            for function in JUDGEMENTS for judgement in judgements_of(function) for field in judgement.fields
+            if not any(site.function == function and f"{site.owner}.{site.field}" == field
+                       and judgement.covers(site) for site in written)]
 
 
 def assert_every_write_judged(version: str = CURRENT_NUMPY) -> None:
@@ -643,16 +742,23 @@ def fields_table(version: str = CURRENT_NUMPY) -> str:
 
 
 def judged_table(version: str = CURRENT_NUMPY) -> str:
-    """Every judged function: its verdict, the fields, each line linked, the synchronisation, the reason."""
+    """Every judgement: verdict, function, fields, each line linked, the synchronisation, the reason.
+
+    One row per judgement: a function judged object by object has a row for each.
+    """
     from ftbook.tables import markdown_table
 
+    groups: dict[tuple[str, str, Judgement], list[Site]] = {}
+    for site in sites(version):
+        if site.made_at is None:
+            groups.setdefault((site.path, site.function, judgement_of(site)), []).append(site)
+
     def racy_first(item):
-        verdict = JUDGEMENTS[item[0][1]].verdict
+        verdict = item[0][2].verdict
         return verdict in SAFE, list(VERDICTS).index(verdict)
 
     rows = []
-    for (_, function), group in sorted(by_function(version, made_here=False).items(), key=racy_first):
-        judgement = JUDGEMENTS[function]
+    for (_, function, judgement), group in sorted(groups.items(), key=racy_first):
         # The page is chapters/ownership.md: a chapter of the family is family/<page> from there.
         why = judgement.why + (f" ({{doc}}`shown <{judgement.shown.split('#')[0].removesuffix('.md')}>`)"
                                if judgement.shown else "")

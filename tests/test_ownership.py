@@ -88,6 +88,23 @@ synchronised(PyObject *self, PyArray_Descr *d)
     atomic_store_explicit((_Atomic(npy_hash_t) *)&d->hash, 7, memory_order_relaxed);
     return 0;
 }
+
+static int
+through_pointers(PyArrayObject *a, PyArrayObject *b, npy_intp **newdims)
+{
+    PyArrayObject_fields *fa = (PyArrayObject_fields *)a;
+    npy_intp *shape = fa->dimensions, *strides = fa->strides;
+    npy_intp local[4];
+    shape[0] = 1;
+    strides[0] *= 2;
+    local[0] = 2;
+    *newdims = PyArray_DIMS(b);
+    (*newdims)[0] = 3;
+    shape = local;
+    shape[1] = 4;
+    PyArray_ENABLEFLAGS(((PyArrayObject *)fa->base), 1);
+    return 0;
+}
 """
 
 
@@ -147,6 +164,33 @@ def test_synchronisation_is_read_from_the_code_around_the_write(fake_release):
         ("array", "_buffer_info", "address handed on", False, "critical section"),
         ("dtype", "hash", "atomic store", False, "atomic"),
     ]
+
+
+def test_writes_through_a_pointer_to_the_dims_an_out_parameter_and_a_wrapped_argument(fake_release):
+    # shape and strides point into a's dims (a declaration with two names); *newdims into b's; a local
+    # array is not metadata, and shape reassigned to it no longer points into a; ((T *)x) is unwrapped.
+    assert found(fake_release, "through_pointers") == [
+        ("array", "dimensions", "element through a pointer from ->dimensions", False, "none"),
+        ("array", "strides", "element through a pointer from ->strides", False, "none"),
+        ("array", "dimensions", "element through an out-parameter from PyArray_DIMS", False, "none"),
+        ("array", "flags", "call of PyArray_ENABLEFLAGS", False, "none"),
+    ]
+    objects = [site.obj for site in ownership.sites(fake_release) if site.function == "through_pointers"]
+    assert objects == ["fa", "fa", "b", "fa->base"]
+
+
+def test_a_function_judged_object_by_object(fake_release, monkeypatch):
+    """WRITEBACKIFCOPY's functions write the caller's array and their own scratch copy: one verdict each."""
+    judge = ownership._judge
+    judged = (judge("shared flag update", "array.flags", objects=("fa->base",), why="the original"),
+              judge("new object", "array.dimensions", "array.strides", objects=("fa",), why="the copy"),
+              judge("new object", "array.dimensions", objects=("gone",), why="no such write"))
+    monkeypatch.setattr(ownership, "JUDGEMENTS", {"through_pointers": judged})
+    verdicts = {(site.obj, site.field): ownership.judgement_of(site).verdict if ownership.judgement_of(site)
+                else None for site in ownership.sites(fake_release) if site.function == "through_pointers"}
+    assert verdicts == {("fa", "dimensions"): "new object", ("fa", "strides"): "new object",
+                        ("b", "dimensions"): None, ("fa->base", "flags"): "shared flag update"}
+    assert ownership.stale_judgements(fake_release) == ["through_pointers: array.dimensions of gone"]
 
 
 def test_a_writer_nobody_judged_stops_the_build_with_its_name(fake_release):
