@@ -5,6 +5,8 @@ What chapters call (at the top, so that a chapter's imports stay short):
 - :mod:`ftbook.run`: run an example in a subprocess, bounded in time; the
   :class:`~ftbook.run.Outcome` knows what was asked and checks the summary.
 - :mod:`ftbook.commands`: the reader's command for each outcome, in a box.
+- :mod:`ftbook.recipes`: the recipe pages' commands (configure lines, NumPy's
+  TSAN build and job) and what the build adds to them.
 - :mod:`ftbook.claims`: what the build asserts, one function per claim,
   shared with ``tests/test_claims.py``.
 - :mod:`ftbook.quote`: functions and lines cut from NumPy's released sdists
