@@ -7,8 +7,9 @@ today's release has it. Each was checked by diffing the file between the
 two releases in the sdists and finding the fix commit in numpy/numpy's
 history. :func:`score` runs ``examples/find_metadata_writes.py`` on those
 trees (once with ``--rules pointers``, the first version's rules, once with
-all of them) and judges every finding on today's whole ``numpy`` folder
-with :data:`JUDGEMENTS`.
+all of them) and judges every finding on today's whole ``numpy`` folder:
+by the ownership map (:mod:`ftbook.ownership`) where the map lists the
+write, with :data:`JUDGEMENTS` where it does not.
 
 What counts as "flagged": for the first version's rules, any finding (it
 cannot tell a fresh array from a shared one, so the reader must read them
@@ -19,9 +20,11 @@ here" nor "on the stack" (objects the function made itself: set aside).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import cache
 from pathlib import Path
 
+from ftbook import ownership
 from ftbook.provision.sources import CURRENT_NUMPY, sdist_dir
 from ftbook.run import ExampleRun, Outcome
 
@@ -115,110 +118,58 @@ UNSEEN = (
 )
 
 
-# Verdicts. Only SHARED counts as a real finding: a write to an object other threads can hold.
+# The checker's own verdicts, for what the ownership map does not list: writes to other structs (an
+# nditer, an f2py object, a registration spec ...). Only SHARED counts as a real finding: a write to an
+# object other threads can hold.
 SHARED = "shared"
 BUILDING = "being built"  # created in this function, or handed in by the function creating it
-PRIVATE = "private"  # a dummy array on the stack, the caller's own struct, an object being freed
+PRIVATE = "private"  # the caller's own struct
 SETUP = "setup"  # registration and module setup, before other threads can reach the object
-CALLERS = "the caller's"  # a helper that writes what it is given: shared only if its caller's is
 LOCKED = "locked by the caller"  # the callers hold a critical section the lexical scan does not see
-
-_SORT = (SHARED, "`order=`: the array's `descr` swapped and restored (the restore page)")
-_WRITEBACK = (SHARED, "by design: WRITEBACKIFCOPY's base is the caller's array (the flags page)")
-_TEMPORARY = (PRIVATE, "the temporary copy WRITEBACKIFCOPY writes back from")
-_DUMMY = (PRIVATE, "a dummy array on the stack")
-_FILLING = (BUILDING, "a new array's nd and descr set and restored while filling it")
-_FLAG_HELPER = (CALLERS, "the flag updater itself: shared when its caller's array is (#28042, #30540)")
+CATEGORIES = {
+    SHARED: "a write to an object other threads can hold",
+    BUILDING: "an object this function, or its caller, has just made",
+    PRIVATE: "a struct of the caller's own that no other thread reaches",
+    SETUP: "registration or module setup, before other threads can reach the object",
+    LOCKED: "a write whose callers hold a critical section",
+}
 _NDITER = (SHARED, "an `np.nditer`'s own fields, filled on first use: a race if threads share one iterator")
 
-# Every (function, object) the checker flags on today's NumPy, with either rule set, judged by
-# reading the function in the sdist. The build fails on a finding that has no judgement here.
+# Every (function, object) the checker flags on today's NumPy, with either rule set, that the ownership
+# map does not list (a write of a field of an array or a dtype is judged there, once, and read from there:
+# :func:`verdict_of`), judged by reading the function in the sdist. The build fails on a finding that has
+# no judgement, and on a judgement here of a write the map lists.
 JUDGEMENTS = {
-    ("PyArray_FromInterface", "ret"): (BUILDING, "a new array, not shared yet"),
-    ("array_from_text", "r"): (BUILDING, "a new array, not shared yet"),
-    ("PyArray_Transpose", "ret"): (BUILDING, "a new array, not shared yet"),
-    ("array_shape_set_internal", "self"): (SHARED, "the `shape` setter: deprecated in 2.5, still racy"),
-    ("array_strides_set", "self"): (SHARED, "the `strides` setter: deprecated in 2.4, still racy"),
-    ("PyArray_Resize_int", "self"): (SHARED, "`resize` in place; also used on arrays being built "
-                                             "(`fromiter`, `loadtxt`)"),
-    ("array_setstate", "self"): (SHARED, "`__setstate__`: rewrites an existing array"),
-    ("array_setstate", "fa"): (SHARED, "`__setstate__`: rewrites an existing array"),
-    ("_check_compatibility_with_new_dtype", "self"): (SHARED, "the `dtype` setter's in-place write (#28727), "
-                                                              "through an out-parameter"),
-    ("array_descr_set_internal", "self"): (SHARED, "the `dtype` setter (#28727): deprecated in 2.5"),
-    ("array_sort", "self"): _SORT,
-    ("array_argsort", "self"): _SORT,
-    ("array_partition", "self"): _SORT,
-    ("array_argpartition", "self"): _SORT,
-    ("PyArray_BroadcastToShape", "ao"): (SHARED, "#30540: `ufunc.at`'s `values` operand"),
-    ("array_setflags", "self"): (SHARED, "`setflags`, `flags.writeable = ...` (#30540)"),
-    ("array_setflags", "fa"): (SHARED, "`setflags`, `flags.writeable = ...` (#30540)"),
-    ("arrayflags_warn_on_write_set", "self->arr"): (SHARED, "a flags object's setter writes its array's"),
-    ("array_might_be_written", "obj"): (SHARED, "clears `WARN_ON_WRITE` on the caller's array"),
-    ("PyArray_One", "arr"): (SHARED, "the caller's flags set and restored around a setitem "
-                                     "(the neighborhood iterator's array)"),
-    ("PyArray_Zero", "arr"): (SHARED, "the caller's flags set and restored around a setitem "
-                                      "(the neighborhood iterator's array)"),
-    ("_set_constant", "ar->ao"): (SHARED, "`a.flat[...] = v`: the iterated array's flags set and restored"),
-    ("arraydescr_setstate", "self"): (SHARED, "a dtype's `__setstate__` rewrites an existing descriptor"),
     ("fortran_setattr", "fp"): (SHARED, "f2py: a Fortran object's attribute dict made on first setattr"),
     ("npyiter_cache_values", "self"): _NDITER,
     ("npyiter_iterrange_set", "self"): _NDITER,
     ("npyiter_reset", "self"): _NDITER,
-    ("PyArray_DiscardWritebackIfCopy", "fa->base"): _WRITEBACK,
-    ("PyArray_ResolveWritebackIfCopy", "fa->base"): _WRITEBACK,
-    ("PyArray_SetWritebackIfCopyBase", "base"): _WRITEBACK,
-    ("PyArray_DiscardWritebackIfCopy", "arr"): _TEMPORARY,
-    ("PyArray_DiscardWritebackIfCopy", "fa"): _TEMPORARY,
-    ("PyArray_ResolveWritebackIfCopy", "fa"): _TEMPORARY,
-    ("PyArray_ResolveWritebackIfCopy", "self"): _TEMPORARY,
-    ("PyArray_SetWritebackIfCopyBase", "arr"): _TEMPORARY,
-    ("PyArray_UpdateFlags", "ret"): _FLAG_HELPER,
-    ("_UpdateContiguousFlags", "ap"): _FLAG_HELPER,
-    ("PyArray_RemoveAxesInPlace", "arr"): (CALLERS, "used on the reduction results NumPy just made"),
-    ("PyArray_RemoveAxesInPlace", "fa"): (CALLERS, "used on the reduction results NumPy just made"),
-    ("array_scalar", "typecode"): (CALLERS, "an unsized dtype given to the unpickling helper gets elsize 1"),
-    ("PyArray_SetBaseObject", "arr"): (BUILDING, "documented for arrays being built"),
     ("PyArray_MapIterNew", "mit"): (BUILDING, "the new fancy-indexing iterator"),
-    ("_PyArray_LegacyDescrNewFromPrototype", "descr"): (BUILDING, "a descriptor allocated a few lines above"),
-    ("_array_fromobject_generic", "ret"): (BUILDING, "a copy made in that branch (PyArray_NewCopy)"),
-    ("_convert_from_str", "ret"): (BUILDING, "a descriptor parsed from the string a few lines above"),
-    ("_get_part", "ret"): (BUILDING, "the result of the ufunc call just made"),
-    ("array_converter_new", "item->array"): (BUILDING, "the temporary array made from a Python scalar"),
     ("fill_arraymethod_from_slots", "meth"): (BUILDING, "the ArrayMethod being filled from its spec"),
-    ("read_rows", "data_array"): (BUILDING, "the array `loadtxt` is filling"),
-    ("VOID_copyswapn", "dummy_arr"): _DUMMY,
-    ("VOID_getitem", "dummy_arr"): _DUMMY,
-    ("VOID_nonzero", "dummy_arr"): _DUMMY,
-    ("_setup_field", "arr"): (PRIVATE, "the dummy array its callers pass"),
-    ("py_resolve_dtypes_generic", "dummy_arrays"): (BUILDING, "0-d arrays made a few lines above"),
     ("PyArray_BufferConverter", "buf"): (PRIVATE, "the caller's PyArray_Chunk"),
     ("PyLong_Export", "export_long"): (PRIVATE, "the caller's struct (pythoncapi-compat)"),
-    ("_clear_array_attributes", "fa"): (PRIVATE, "the array being freed"),
     ("PyArrayMethod_FromSpec_int", "spec"): (SETUP, "a default name filled into the registration spec"),
-    ("PyArray_RegisterDataType", "f"): (SETUP, "registering a user dtype"),
+    ("PyArray_RegisterDataType", "f"): (SETUP, "default functions filled into the ArrFuncs of a user dtype "
+                                               "before it is registered"),
     ("PyUFunc_RegisterLoopForDescr", "current"): (SETUP, "registering a user loop"),
     ("PyUFunc_RegisterLoopForType", "ufunc"): (SETUP, "registering a user loop"),
     ("set_typeinfo", "arrfuncs"): (SETUP, "module setup"),
-    ("_multiarray_umath_exec", "npy_static_pydata"): (SETUP, "module setup"),
     ("_buffer_get_info", "old_info"): (LOCKED, "its callers hold a critical section since 2.4.2 (#30648)"),
-    # What all rules set aside (created here, on the stack): judged too, to measure what that gains.
-    ("PyArray_NewFromDescr_int", "fa"): (BUILDING, "the constructor itself: the array it allocates"),
-    ("PyArray_FromAny_int", "ret"): _FILLING,
-    ("PyArray_FromArray", "ret"): _FILLING,
-    ("array_astype", "ret"): (BUILDING, "a new array's descr set and restored while filling it"),
-    ("PyArray_ArangeObj", "range"): (BUILDING, "the new range, its dtype replaced after an in-place swap"),
-    ("PyArray_ConcatenateArrays", "sliding_view"): (BUILDING, "a view made to walk the result"),
-    ("PyArray_ConcatenateFlattenedArrays", "sliding_view"): (BUILDING, "a view made to walk the result"),
-    ("PyArray_Diagonal", "ret"): (BUILDING, "the new view, made read-only"),
-    ("PyArray_FromBuffer", "ret"): (BUILDING, "a new array, not shared yet"),
-    ("array_imag_get", "ret"): (BUILDING, "the new view, made read-only"),
-    ("iter_array", "ret"): (BUILDING, "a new array, not shared yet"),
-    ("PyArray_DescrNewByteorder", "new"): (BUILDING, "the new descriptor it returns"),
-    ("arraydescr_new", "descr"): (BUILDING, "the new descriptor it returns"),
-    ("_convert_from_dict", "new"): (BUILDING, "the new descriptor it returns"),
-    ("array_setstate", "swapped"): (BUILDING, "a byte-swapped copy of a descriptor, made here"),
 }
+# The checker's kinds that only ever write an array's or a dtype's own field (the dims and strides through
+# their pointers, the array struct's fields, the flags, a descriptor's byte order): every such finding must
+# be a write the map lists. "lazy" and "handout" fill a field of any struct.
+METADATA_KINDS = frozenset({"index", "compound", "increment", "deref", "copy", "field", "flags", "byteorder"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """Judged: by the ownership map (a write it lists), or by :data:`JUDGEMENTS` (one it does not)."""
+
+    says: str  # the map's verdict ("mutate-then-restore", "made here" ...) or one of CATEGORIES
+    shared: bool  # a real write to an object other threads can hold
+    why: str
+    by_map: bool
 
 
 # ---------------------------------------------------------------- the runs
@@ -226,15 +177,65 @@ JUDGEMENTS = {
 
 @dataclasses.dataclass(frozen=True)
 class Corpus:
-    """The cases, the judgements of today's findings, where each release's tree is, and today's release."""
+    """The cases, the judgements of today's findings, where each release's tree is, and today's release.
+
+    *map_sites* gives the ownership map's writes in today's tree (paths relative to it): a finding on a
+    line the map lists takes the map's verdict. None: no map, every finding is judged in *judgements*.
+    """
 
     cases: tuple[Case, ...]
     judgements: dict[tuple[str, str], tuple[str, str]]
     tree: Callable[[str], Path]  # a release -> its unpacked sdist
     today: str
+    map_sites: Callable[[], Iterable[ownership.Site]] | None = None
 
 
-NUMPY_CORPUS = Corpus(CASES, JUDGEMENTS, sdist_dir, CURRENT_NUMPY)
+def _todays_map() -> tuple[ownership.Site, ...]:
+    return ownership.sites(CURRENT_NUMPY)
+
+
+NUMPY_CORPUS = Corpus(CASES, JUDGEMENTS, sdist_dir, CURRENT_NUMPY, _todays_map)
+
+
+@cache
+def _map_index(map_sites: Callable[[], Iterable[ownership.Site]]) -> dict[tuple[str, int], list]:
+    """The map's writes by (path, line)."""
+    index: dict[tuple[str, int], list[ownership.Site]] = {}
+    for site in map_sites():
+        index.setdefault((site.path, site.line), []).append(site)
+    return index
+
+
+def map_sites_of(finding: dict, corpus: Corpus = NUMPY_CORPUS) -> list[ownership.Site]:
+    """The ownership map's writes on the finding's line, in its function; [] if the map lists none there."""
+    if corpus.map_sites is None:
+        return []
+    root = corpus.tree(corpus.today)
+    try:
+        path = Path(finding["file"]).relative_to(root).as_posix()
+    except ValueError:  # not in today's tree: an older release's file
+        return []
+    return [site for site in _map_index(corpus.map_sites).get((path, finding["line"]), ())
+            if site.function == finding["function"]]
+
+
+def verdict_of(finding: dict, corpus: Corpus = NUMPY_CORPUS) -> Verdict | None:
+    """The finding's verdict: the map's, for a write it lists; else the checker's own; None: unjudged.
+
+    On a line with several writes, a write the map does not judge safe decides.
+    """
+    sites = map_sites_of(finding, corpus)
+    if sites:
+        judgements = [ownership.judgement_of(site) for site in sites]
+        if None in judgements:
+            return None  # the map's own build fails on it
+        racy = [j for j in judgements if j.verdict not in ownership.SAFE]
+        judgement = (racy or judgements)[0]
+        why = judgement.why if judgement is not ownership.BY_THE_SCAN else \
+            f"the object was made at line {sites[0].made_at}, in the same function"
+        return Verdict(judgement.verdict, bool(racy), why, by_map=True)
+    own = corpus.judgements.get(judged_as(finding))
+    return Verdict(own[0], own[0] == SHARED, own[1], by_map=False) if own else None
 
 
 def corpus_runs(rules: str, corpus: Corpus = NUMPY_CORPUS) -> list[ExampleRun]:
@@ -280,8 +281,8 @@ class Score:
 
     @property
     def real(self) -> list[dict]:
-        """Today's flagged findings judged real writes to a shared object."""
-        return [f for f in self.today if self.corpus.judgements.get(judged_as(f), ("",))[0] == SHARED]
+        """Today's flagged findings judged real writes to a shared object (by the map, or here)."""
+        return [f for f in self.today if (verdict := verdict_of(f, self.corpus)) and verdict.shared]
 
     @property
     def precision(self) -> float | None:
@@ -289,8 +290,19 @@ class Score:
 
     @property
     def unjudged(self) -> list[tuple[str, str]]:
-        """(function, object) of today's flagged findings that have no judgement."""
-        return sorted({judged_as(f) for f in self.today} - set(self.corpus.judgements))
+        """(function, object) of today's flagged findings that have no verdict, from the map or here."""
+        return sorted({judged_as(f) for f in self.today if verdict_of(f, self.corpus) is None})
+
+    @property
+    def missed_by_the_map(self) -> list[dict]:
+        """Today's findings of an array's or a dtype's own field on a line the ownership map does not list.
+
+        The map is the inventory: a write of metadata the checker sees and the map does not is a hole in
+        the map's scan (an out-parameter, a wrapped argument), to fix there, not to judge here.
+        """
+        if self.corpus.map_sites is None:
+            return []
+        return [f for f in self.today if f["kind"] in METADATA_KINDS and not map_sites_of(f, self.corpus)]
 
 
 def judged_as(finding: dict) -> tuple[str, str]:
