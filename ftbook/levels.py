@@ -125,6 +125,31 @@ def cpython_parser():
     return module.read_threadsafety_data
 
 
+# What a "yes" in the plain words rests on: a data race needs a write (CPython's glossary), and NumPy
+# suggests sharing arrays read-only (its thread-safety page, as rendered and at today's tag).
+NUMPY_THREAD_SAFETY = "https://numpy.org/doc/stable/reference/thread_safety.html"
+NUMPY_THREAD_SAFETY_RST = "doc/source/reference/thread_safety.rst"
+
+
+def data_race_definition() -> Quote:
+    """CPython's glossary entry "data race", term to its last line (CPython :data:`CPYTHON`)."""
+    glossary = source_file("cpython", CPYTHON, "Doc/glossary.rst")
+    start = next((glossary.start + i for i, line in enumerate(glossary.lines) if line.strip() == "data race"),
+                 None)
+    if start is None:
+        raise QuoteError(f"CPython {CPYTHON}'s glossary no longer defines 'data race'")
+    entry = glossary.between(glossary.lines[start - 1], ":term:`thread-safe`.")
+    if "at least one of the accesses is a write" not in " ".join(entry.text.split()):
+        raise QuoteError(f"CPython {CPYTHON}'s 'data race' no longer needs a write: {entry.text}")
+    return entry
+
+
+def numpy_read_only_advice() -> Quote:
+    """The sentence of NumPy's thread-safety page that suggests read-only sharing, at today's tag."""
+    page = source_file("numpy", CURRENT_NUMPY, NUMPY_THREAD_SAFETY_RST)
+    return page.between("In the future, we may add locking", "locking if you need to mutation")
+
+
 # --- The book's rules -------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +158,10 @@ class Rule:
     level: str
     says: str  # the situation, in the book's words
     precedents: tuple[str, ...]  # CPython functions at this level for the same reason
+    # In plain words, for one object: may several threads call it at once while nothing else writes the
+    # object, and may one call it while another thread writes the object? (The level's name says neither.)
+    nothing_writes: str = ""
+    beside_a_writer: str = ""
 
     def check(self) -> list[Annotation]:
         """The precedents as CPython annotates them; fails if CPython gives one another level."""
@@ -151,15 +180,30 @@ class Rule:
 RULES = {rule.key: rule for rule in (
     Rule("writes", "distinct",
          "writes a field of an array or dtype it was handed, with no lock and no atomic",
-         ("PyCapsule_SetPointer", "PyDict_Watch")),
+         ("PyCapsule_SetPointer", "PyDict_Watch"),
+         nothing_writes="no: each call writes", beside_a_writer="no"),
     Rule("borrowed", "compatible",
          "returns a pointer into an array's or dtype's metadata, or a borrowed reference, that "
          "another operation on the same object frees or replaces",
-         ("PyList_GET_ITEM", "PyDict_GetItem")),
+         ("PyList_GET_ITEM", "PyDict_GetItem"),
+         nothing_writes="yes", beside_a_writer="no: the pointer can be freed while it is used"),
     Rule("reads", "distinct",
          "reads, with no lock and no atomic, a field that another operation on the same object writes",
-         ("PyCapsule_GetPointer", "PyCapsule_GetName")),
+         ("PyCapsule_GetPointer", "PyCapsule_GetName"),
+         nothing_writes="yes", beside_a_writer="no"),
 )}
+# An operation no rule places: it reads fields no writer on the list writes.
+UNKNOWN_SAYS = "reads fields that no writer on the list writes"
+UNKNOWN_PLAIN = ("yes", "no writer of these fields found")
+PLAIN_HEADER = ("several threads at once, nothing else writing the object",
+                "while another thread writes the object")
+
+
+def plain_words(rule: str | None) -> tuple[str, str]:
+    """What the level of an operation under *rule* means for one object, in plain words (:class:`Rule`)."""
+    if rule is None:
+        return UNKNOWN_PLAIN
+    return RULES[rule].nothing_writes, RULES[rule].beside_a_writer
 
 
 # --- NumPy's side: who writes which field -----------------------------------------------------
@@ -620,33 +664,45 @@ def rules_table() -> str:
     return markdown_table(header, rows)
 
 
-def writers_table() -> str:
+def legend_table(rows: list[Operation]) -> str:
+    """Each level this page gives, in plain words: the rule, the rows it places, the two questions."""
     from ftbook.tables import markdown_table
 
-    rows = [[w.what, ", ".join(f"`{f}`" for f in w.fields), "yes" if w.frees else "no", w.lines.link()]
-            for w in WRITERS]
-    return markdown_table(["writer", "fields it writes", "frees or drops the old value", "the line"], rows)
+    table = []
+    for key in ("reads", "borrowed", "writes", None):
+        rule = RULES[key] if key else None
+        placed_here = [row for row in rows if row.rule == key]
+        if not placed_here:
+            continue
+        examples = ", ".join(f"`{row.name}`" for row in placed_here[:3])
+        level = f"**{rule.level}**" if rule else f"**{UNKNOWN}**"
+        says = rule.says if rule else UNKNOWN_SAYS
+        table.append([level, f"{says} ({len(placed_here)} rows: {examples}, ...)", *plain_words(key)])
+    return markdown_table(["level", "an operation that ...", *PLAIN_HEADER], table)
+
+
+def row_named(rows: list[Operation], name: str) -> Operation:
+    """The row called *name*; the build stops if there is none."""
+    found = [row for row in rows if row.name == name]
+    if len(found) != 1:
+        raise QuoteError(f"{len(found)} rows are called {name!r}")
+    return found[0]
+
+
+def key_rows_table(rows: list[Operation], names: tuple[str, ...]) -> str:
+    """A few rows by name: the operation, its level, and the level in plain words."""
+    from ftbook.tables import markdown_table
+
+    table = [[f"`{row.name}`", f"**{row.level}**", *plain_words(row.rule)]
+             for row in (row_named(rows, name) for name in names)]
+    return markdown_table(["operation", "level", *PLAIN_HEADER], table)
 
 
 def levels_table(rows: list[Operation]) -> str:
     from ftbook.tables import markdown_table
 
-    shown = {}
-    for row in rows:
-        shown[row.name] = ", ".join(f"{{doc}}`/{s.chapter}`" for s in row.shown)
-    table = [[f"`{row.name}`", f"**{row.level}**", row.rule or "no writer of these fields is known",
+    table = [[f"`{row.name}`", f"**{row.level}**", *plain_words(row.rule),
               ", ".join(f"`{f}`" for f in row.fields), " ".join(lines.link() for lines in row.lines),
-              shown[row.name] + (f" {row.note}" if row.note else "")]
+              ", ".join(f"{{doc}}`/{s.chapter}`" for s in row.shown) + (f" {row.note}" if row.note else "")]
              for row in rows]
-    return markdown_table(["operation", "level", "rule", "fields", "where", "shown, and notes"], table)
-
-
-def download_link(text: str, filename: str):
-    """*text* as a file the reader's browser saves as *filename* (a data: URL, so cached outputs keep it)."""
-    import base64
-
-    from IPython.display import HTML
-
-    data = base64.b64encode(text.encode()).decode()
-    return HTML(f'<a download="{filename}" href="data:text/plain;charset=utf-8;base64,{data}">'
-                f"<code>{filename}</code></a> ({len(text.splitlines())} lines)")
+    return markdown_table(["operation", "level", *PLAIN_HEADER, "fields", "where", "shown, and notes"], table)

@@ -33,6 +33,17 @@ def evidence(title: str, body: str):
     return collapsed(EVIDENCE_TITLE + title, body)
 
 
+def download_link(text: str, filename: str, *, mime: str = "text/plain"):
+    """*text* as a file the reader's browser saves as *filename* (a data: URL, so cached outputs keep it)."""
+    import base64
+
+    from IPython.display import HTML
+
+    data = base64.b64encode(text.encode()).decode()
+    return HTML(f'<a download="{filename}" href="data:{mime};charset=utf-8;base64,{data}">'
+                f"<code>{filename}</code></a> ({len(text.splitlines())} lines)")
+
+
 def _colon_runs(text: str) -> list[str]:
     """The runs of three or more colons opening a line of *text*: nested fences the dropdown must outlast."""
     import re

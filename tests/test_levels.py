@@ -245,3 +245,52 @@ def test_a_c_api_writer_missing_from_the_table_stops_the_build(tmp_path, monkeyp
     inline = levels.placed("PyArray_INLINE", python=False, wants="writes", fields=("base",))
     assert levels.api_writers_missing([zero, inline]) == [
         "PyArray_INLINE writes base, which no writer of WRITERS writes"]
+
+
+def test_each_level_in_plain_words_beside_the_rows_it_places():
+    """A reader at "distinct" is fine to share while nothing writes: the plain words say so beside it."""
+    rows = [*levels.accessors(), levels.placed("a.shape = s", python=True, wants="writes", fields=("nd",))]
+    assert levels.plain_words("reads") == ("yes", "no")
+    assert levels.plain_words("writes")[0].startswith("no")
+    assert levels.plain_words(None) == levels.UNKNOWN_PLAIN
+    legend = levels.legend_table(rows).splitlines()
+    assert legend[0].startswith("| level |") and all(header in legend[0] for header in levels.PLAIN_HEADER)
+    # Readers first, then pointers, writers, unknown; each with its examples, a level no row has is left out.
+    assert [line.split(" | ")[0] for line in legend[2:]] == ["| **distinct**", "| **compatible**",
+                                                             "| **distinct**", "| **unknown**"]
+    assert "`PyArray_NDIM`" in legend[2] and legend[2].endswith("| yes | no |")
+    key = levels.key_rows_table(rows, ("PyArray_NDIM", "a.shape = s")).splitlines()
+    assert key[2] == "| `PyArray_NDIM` | **distinct** | yes | no |"
+    assert key[3].startswith("| `a.shape = s` | **distinct** | no")
+    with pytest.raises(quote.QuoteError, match="0 rows are called 'PyArray_GONE'"):
+        levels.key_rows_table(rows, ("PyArray_GONE",))
+    full = levels.levels_table(rows).splitlines()
+    assert full[0] == ("| operation | level | " + " | ".join(levels.PLAIN_HEADER)
+                       + " | fields | where | shown, and notes |")
+
+
+GLOSSARY = """\
+   data race
+      A situation where multiple threads access the same memory location
+      concurrently, at least one of the accesses is a write, and the threads
+      do not use any synchronization.  See also :term:`race condition` and
+      :term:`thread-safe`.
+
+   deadlock
+"""
+
+
+def test_the_plain_yes_rests_on_cpythons_data_race_and_numpys_advice(tmp_path):
+    glossary = tmp_path / "cpython" / "Doc/glossary.rst"
+    glossary.write_text("Glossary\n\n" + GLOSSARY)
+    race = levels.data_race_definition()
+    assert (race.start, race.end) == (3, 7) and race.url.endswith("Doc/glossary.rst#L3-L7")
+    glossary.write_text("Glossary\n\n" + GLOSSARY.replace("at least one of the accesses is a write, ", ""))
+    with pytest.raises(quote.QuoteError, match="no longer needs a write"):
+        levels.data_race_definition()
+    page = tmp_path / "numpy" / levels.NUMPY_THREAD_SAFETY_RST
+    page.parent.mkdir(parents=True)
+    page.write_text("Thread Safety\n\nIn the future, we may add locking to ndarray, but for now we suggest\n"
+                    "read-only access, or adding your own\nlocking if you need to mutation and threads.\n")
+    advice = levels.numpy_read_only_advice()
+    assert (advice.start, advice.end) == (3, 5) and "v" + advice.version in advice.url
