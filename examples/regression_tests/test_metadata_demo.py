@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from numpy.testing import run_threaded
 
-SHAPE, REPEATS, CALLS = (4, 3), 5, 100
+SHAPE, REPEATS, CALLS = (4, 3), 5, 1000
 
 
 @pytest.mark.parametrize("function", [
