@@ -115,6 +115,7 @@ class TsanJob:
     """NumPy's ``clang_TSAN`` job in one release's workflow, each step at its line."""
 
     version: str
+    section: Quote  # the job, from its name to its test command
     image: Quote  # the container it runs in
     build: Quote  # "python -m spin build ... -Db_sanitize=thread"
     options: Quote  # the TSAN_OPTIONS line
@@ -144,8 +145,9 @@ def numpy_tsan_job(version: str) -> TsanJob:
     job = workflow.between("clang_TSAN:", "python -m spin test")
     tail = dataclasses.replace(workflow, start=job.end, lines=workflow.lines[job.end - 1:])
     test = tail.between("python -m spin test", " -- ")
-    return TsanJob(version, job.line(job.line_of("image:")), job.line(job.line_of("-Db_sanitize=thread")),
-                   job.line(job.line_of("TSAN_OPTIONS=")), test)
+    markers = {"image": "image:", "build": "-Db_sanitize=thread", "options": "TSAN_OPTIONS="}
+    step = {name: job.line(job.line_of(marker)) for name, marker in markers.items()}
+    return TsanJob(version, job, step["image"], step["build"], step["options"], test)
 
 
 # ------------------------------------------------------------------ your own extension
@@ -166,6 +168,7 @@ print(json.dumps({"command": stamp["command"], "source": str(demo_patterns.SOURC
 _READER_PATHS = {
     "include": "$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"include\"])')",
     "numpy_include": "$(python -c 'import numpy; print(numpy.get_include())')",
+    "suffix": "$(python -c 'import sysconfig; print(sysconfig.get_config_var(\"EXT_SUFFIX\"))')",
 }
 
 
@@ -186,12 +189,12 @@ def demo_build(python: Path | str, examples: Path) -> DemoBuild:
     found = json.loads(asked.stdout)
     reader = []
     for argument in found["command"]:
-        for key, shell in _READER_PATHS.items():
-            argument = argument.replace(found[key], shell)
+        for key in ("include", "numpy_include"):
+            argument = argument.replace(found[key], _READER_PATHS[key])
         if argument == found["source"]:
             argument = Path(argument).name
         elif argument.endswith(found["suffix"]):
             stem = Path(argument).name.removesuffix(found["suffix"])
-            argument = f"{stem}$(python3-config --extension-suffix)"
+            argument = f"{stem}{_READER_PATHS['suffix']}"
         reader.append(argument if "$(" in argument else shlex.quote(argument))
     return DemoBuild(found["command"], " ".join(reader))

@@ -1,10 +1,15 @@
 """What docs/chapters/finding-races/numpy-tests-under-tsan.md asserts.
 
-Each regression test NumPy added with a fix for a live case, copied out of
-the sdist of the release that fixed it, runs once (``examples/pytest_runs.py``)
-on the release before and on that release, both built here with
-ThreadSanitizer, with the ``TSAN_OPTIONS`` and pytest's ``-s`` of NumPy's own
-TSAN job. The chapter runs these requests.
+The recipe's run: the two regression tests this book follows, in today's
+``test_multithreading.py`` (2.5.5's, copied out of its sdist), on 2.5.5 built
+here with ThreadSanitizer, with the ``TSAN_OPTIONS`` of NumPy's TSAN job at
+2.5.5, its suppressions file included.
+
+Then each regression test NumPy added with a fix for a live case, copied out
+of the sdist of the release that fixed it, runs once
+(``examples/pytest_runs.py``) on the release before and on that release, both
+built here with ThreadSanitizer, with the ``TSAN_OPTIONS`` and pytest's ``-s``
+of NumPy's own TSAN job at the time. The chapter runs these requests.
 """
 
 from __future__ import annotations
@@ -22,6 +27,27 @@ FLAT, REPEAT = "test_parallel_flat_iterator", "test_multithreaded_repeat"
 # The function in whose stack each test's race is reported, as the issues the fixes closed name them.
 RACING = {FLAT: ("PyArray_RawIterBaseInit", "PyArray_CheckFromAny_int"), REPEAT: ("PyArray_Repeat",)}
 FIXED_IN = {FLAT: "2.2.2", REPEAT: "2.2.3"}
+
+
+# NumPy's job at v2.5.5 (.github/workflows/compiler_sanitizers.yml L110, which the chapter checks):
+# every report printed and none stopping the run (exit 66 at the end if there was one), NumPy's
+# known races suppressed.
+TODAY = "2.5.5"
+TODAYS_OPTIONS = {"halt_on_error": "0", "allocator_may_return_null": "1",
+                  "suppressions": str(sdist_dir(TODAY) / "tools/ci/tsan_suppressions.txt")}
+
+
+def _todays_run(*tests: str):
+    """*tests* of today's test_multithreading.py on today's NumPy built with ThreadSanitizer."""
+    test_file = str(sdist_dir(TODAY) / "numpy/_core/tests/test_multithreading.py")
+    arguments = ("--runs", "1", "--run-timeout", str(RUN_SECONDS), "--timeout", str(RUN_SECONDS + 30),
+                 "--keep-stderr", "--copy-test", test_file, "--json", "--", "-s", "-v",
+                 "-k", " or ".join(tests))
+    return tsan_request("pytest_runs.py", *arguments, options=TODAYS_OPTIONS, env="tsan-numpy-2.5.5",
+                        timeout=RUN_SECONDS + 60)
+
+
+TODAYS_RUN = _todays_run(FLAT, REPEAT)
 
 
 def _test_run(test: str, env: str):
@@ -44,6 +70,11 @@ MATRIX = {
     (REPEAT, "2.2.2"): _test_run(REPEAT, env="tsan-numpy-2.2.2"),
     (REPEAT, "2.2.3"): _test_run(REPEAT, env="tsan-numpy-2.2.3"),
 }
+
+
+def todays_tests_pass_clean_with_numpys_suppressions(outcome: Outcome) -> None:
+    """The fixes hold: on 2.5.5, run as NumPy's job runs them, both tests pass and TSAN reports nothing."""
+    _clean(outcome, TODAY)
 
 
 def flat_iterator_test_stops_on_2_2_1(outcome: Outcome) -> None:
@@ -91,6 +122,7 @@ def _clean(outcome: Outcome, version: str) -> None:
 
 
 TEST_RUNS = [
+    (todays_tests_pass_clean_with_numpys_suppressions, [TODAYS_RUN]),
     (flat_iterator_test_stops_on_2_2_1, [MATRIX[FLAT, "2.2.1"]]),
     (flat_iterator_test_passes_clean_on_2_2_2, [MATRIX[FLAT, "2.2.2"]]),
     (repeat_test_stops_on_2_2_2, [MATRIX[REPEAT, "2.2.2"]]),
