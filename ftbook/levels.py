@@ -150,6 +150,12 @@ def numpy_read_only_advice() -> Quote:
     return page.between("In the future, we may add locking", "locking if you need to mutation")
 
 
+def quote_link(quote: Quote) -> str:
+    """A Markdown link to *quote*'s lines at its release's tag: "NumPy 2.5.5 `thread_safety.rst` L25–L28"."""
+    lines = f"L{quote.start}" + (f"–L{quote.end}" if quote.end != quote.start else "")
+    return f"[{quote.release} `{Path(quote.path).name}` {lines}]({quote.url})"
+
+
 # --- The book's rules -------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -311,6 +317,11 @@ WRITERS = (
     Writer("`PyDataType_SET_ELSIZE`",
            Lines(COMPAT_HEADER, None, "_PyDataType_GET_ITEM_DATA(dtype)->elsize = size;"), frees=False),
 )
+
+
+def writers_off_the_map() -> list[str]:
+    """The writers the levels rest on that the ownership map finds writing nothing: the build fails on any."""
+    return ownership.writers_missing_from_the_map(WRITERS)
 
 
 def _writer(what: str) -> Writer:

@@ -294,3 +294,12 @@ def test_the_plain_yes_rests_on_cpythons_data_race_and_numpys_advice(tmp_path):
                     "read-only access, or adding your own\nlocking if you need to mutation and threads.\n")
     advice = levels.numpy_read_only_advice()
     assert (advice.start, advice.end) == (3, 5) and "v" + advice.version in advice.url
+
+
+def test_a_writer_the_levels_rest_on_that_the_map_does_not_know_is_named(monkeypatch):
+    """The fake map knows shape_set, flags_set and names_set: a writer elsewhere is off the map."""
+    assert levels.writers_off_the_map() == []
+    stray = levels.Writer("a stray writer", levels.Lines(SETTERS, "stray_set", "x"), frees=False)
+    monkeypatch.setattr(levels, "WRITERS", (*WRITERS, stray))
+    assert levels.writers_off_the_map() == [f"a stray writer: the map finds no write in stray_set "
+                                            f"({SETTERS})"]
