@@ -779,6 +779,59 @@ def made_here_table(version: str = CURRENT_NUMPY) -> str:
     return markdown_table(["function", "fields", "writes", "made at"], rows)
 
 
+CSV_COLUMNS = ("path", "line", "function", "field", "object", "how", "synchronised", "made_at", "verdict",
+               "safe", "why", "url")
+
+
+def csv_text(version: str = CURRENT_NUMPY) -> str:
+    """The whole map, one write a row (:data:`CSV_COLUMNS`): what the page offers as a download."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for site in sites(version):
+        judgement = judgement_of(site)
+        verdict = judgement.verdict if judgement else "unjudged"
+        writer.writerow([site.path, site.line, site.function, f"{site.owner}.{site.field}", site.obj,
+                         site.how, site.synchronised, site.made_at or "", verdict,
+                         "yes" if verdict in SAFE else "no", judgement.why if judgement else "",
+                         site.url(version)])
+    return out.getvalue()
+
+
+_DOC_ROLE = re.compile(r"\{doc\}`(?:[^`<]*<)?(?P<target>[^`<>]+)>?`")
+
+
+def pages_linking_to(page: str, docs: Path) -> list[str]:
+    """The pages under *docs* (paths without ``.md``, from *docs*) whose ``{doc}`` links name *page*.
+
+    A link is resolved as Sphinx does: from the linking page's folder, or from *docs* when it starts
+    with ``/``. The build output (``_build``) is not a page.
+    """
+    found = []
+    for source in sorted(docs.rglob("*.md")):
+        name = source.relative_to(docs).with_suffix("").as_posix()
+        if name == page or "_build" in source.relative_to(docs).parts:
+            continue
+        folder = Path(name).parent
+        for match in _DOC_ROLE.finditer(source.read_text()):
+            target = match.group("target").strip()
+            resolved = Path(target[1:]) if target.startswith("/") else folder / target
+            parts: list[str] = []
+            for part in resolved.parts:
+                if part == "..":
+                    if parts:
+                        parts.pop()
+                elif part != ".":
+                    parts.append(part)
+            if "/".join(parts) == page:
+                found.append(name)
+                break
+    return found
+
+
 def writers_missing_from_the_map(writers, version: str = CURRENT_NUMPY) -> list[str]:
     """The writers :mod:`ftbook.levels` lists (its ``WRITERS``) whose function the map finds writing nothing.
 

@@ -236,3 +236,43 @@ def test_an_else_branch_that_opens_a_brace_again_does_not_swallow_the_file():
 def test_todays_release_is_judged_throughout_and_agrees_with_the_levels_page():
     ownership.assert_every_write_judged()
     assert ownership.writers_missing_from_the_map(levels.WRITERS) == []
+
+
+def test_the_pages_the_map_names_as_linking_to_it_are_those_that_do(tmp_path):
+    """The map's first paragraph names the pages that link to it; they are read from the book's sources."""
+    import posixpath
+    import re
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    first = (docs / "chapters/ownership.md").read_text().split("instead of keeping a list of their own")[1]
+    named = {posixpath.normpath(f"chapters/{target}")
+             for target in re.findall(r"\{doc\}`([^`]+)`", first.split("):")[0])}
+    assert named == set(ownership.pages_linking_to("chapters/ownership", docs))
+    # How a link is resolved: from the page's folder, from the root with "/", with a title or without.
+    (tmp_path / "chapters" / "family").mkdir(parents=True)
+    (tmp_path / "chapters" / "family" / "a.md").write_text("see {doc}`the map <../ownership>`")
+    (tmp_path / "chapters" / "b.md").write_text("see {doc}`ownership` and {doc}`ownership`")
+    (tmp_path / "c.md").write_text("see {doc}`/chapters/ownership`")
+    (tmp_path / "d.md").write_text("see {doc}`ownership`")  # docs/ownership: another page
+    (tmp_path / "_build").mkdir()
+    (tmp_path / "_build" / "e.md").write_text("{doc}`/chapters/ownership`")
+    linking = ownership.pages_linking_to("chapters/ownership", tmp_path)
+    assert linking == ["c", "chapters/b", "chapters/family/a"]
+
+
+def test_the_whole_map_downloads_as_csv_one_write_a_row(fake_release, monkeypatch):
+    import csv
+
+    from ftbook.tables import download_link
+
+    monkeypatch.setattr(ownership, "JUDGEMENTS", {})
+    rows = list(csv.DictReader(ownership.csv_text(fake_release).splitlines()))
+    assert len(rows) == len(ownership.sites(fake_release)) and tuple(rows[0]) == ownership.CSV_COLUMNS
+    made = next(row for row in rows if row["function"] == "made_here")
+    assert made["verdict"] == ownership.MADE_HERE and made["safe"] == "yes" and made["made_at"]
+    shared = next(row for row in rows if row["function"] == "shared_writes")
+    assert shared["verdict"] == "unjudged" and shared["safe"] == "no" and "#L" in shared["url"]
+    link = download_link("a,b\n1,2\n", "map.csv", mime="text/csv").data
+    assert 'download="map.csv"' in link and "data:text/csv;charset=utf-8;base64," in link
+    assert link.endswith("(2 lines)")
