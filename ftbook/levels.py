@@ -275,8 +275,9 @@ def _methods(function: str, needle: str) -> Lines:
 
 
 SWAP = "((PyArrayObject_fields *)self)->descr = newd;"
-# Each writer's fields are the ownership map's (Writer.fields); what is listed here is the line the
-# writers table shows (the free, for one that frees) and whether it frees or drops an old value.
+# Each writer's fields are the ownership map's (Writer.fields); what is listed here is one line of its
+# function (the free, for one that frees: a Python row that is this writer links it) and whether it frees
+# or drops an old value.
 WRITERS = (
     Writer("the `.shape` setter (deprecated in 2.5)",
            _getset("array_shape_set_internal", "npy_free_cache_dim_array(self);"), frees=True),
@@ -620,7 +621,7 @@ def api_writers(version: str = CURRENT_NUMPY) -> dict[str, set[str]]:
 def api_writers_missing(rows: list[Operation], version: str = CURRENT_NUMPY) -> list[str]:
     """The C API's writers (:func:`api_writers`) that are neither a C row nor :data:`OUT_OF_SCOPE`,
     and the C rows that write a field no writer of :data:`WRITERS` writes (their readers' levels
-    would then rest on a writer the writers table does not show)."""
+    would then rest on a writer the page does not name)."""
     c_rows = {row.name: row for row in rows if not row.python}
     missing = [f"{name} writes {', '.join(sorted(fields))} but is not in the table"
                for name, fields in sorted(api_writers(version).items())
