@@ -183,27 +183,6 @@ def _option(outcome: Outcome, name: str) -> str:
     return args[args.index(name) + 1]
 
 
-# Context variables (errstate_thread.py)
-
-def new_thread_inherits_errstate(outcome: Outcome) -> None:
-    """Race: on 3.14t a new thread starts with a copy of its starter's context, ``np.errstate`` included.
-
-    Code that relied on a new thread starting with NumPy's defaults now
-    inherits its starter's settings.
-    """
-    summary = outcome.check()
-    assert summary["new_thread_divide"] == "raise" and outcome.returncode == 0, summary
-
-
-def new_thread_starts_with_numpys_defaults(outcome: Outcome) -> None:
-    """Race: no inherited context (3.13t, PYTHON_THREAD_INHERIT_CONTEXT=0): a new thread drops np.errstate.
-
-    The thread started inside ``np.errstate(divide="raise")`` sees NumPy's default, ``"warn"``.
-    """
-    summary = outcome.check()
-    assert summary["new_thread_divide"] == "warn" and outcome.returncode == 0, summary
-
-
 def _pitfall(pitfall: str, variant: str, *args: str) -> ExampleRun:
     return ExampleRun("lock_pitfalls.py", ("--pitfall", pitfall, "--variant", variant, *args, "--json"))
 
@@ -224,7 +203,6 @@ def _under_tsan(writer: str, reader: str) -> ExampleRun:
 TSAN_PAIRS = {pair: _under_tsan(*pair) for pair in [("cs", "cs"), ("cs", "unlocked"), ("mutex", "mutex"),
                                                    ("mutex", "cs")]}
 STRESS = ("--mode", "stress", "--threads", "4", "--iterations", "2000")
-ERRSTATE = ("--json",)
 TEST_RUNS = [
     (check_then_act_loses_an_append, [_pitfall("check-then-act", "broken")]),
     (lock_around_check_and_act_loses_nothing, [_pitfall("check-then-act", "fixed")]),
@@ -244,8 +222,4 @@ TEST_RUNS = [
     (callback_outside_the_lock_completes, [_pitfall("callback", "fixed")]),
     (different_locks_race, [TSAN_PAIRS["mutex", "cs"]] * 3),
     (one_lock_on_both_sides_is_clean, [TSAN_PAIRS["cs", "cs"]]),
-    (new_thread_inherits_errstate, [ExampleRun("errstate_thread.py", ERRSTATE)]),
-    (new_thread_starts_with_numpys_defaults,
-     [ExampleRun("errstate_thread.py", ERRSTATE, variables=(("PYTHON_THREAD_INHERIT_CONTEXT", "0"),))]),
-    (new_thread_starts_with_numpys_defaults, [ExampleRun("errstate_thread.py", ERRSTATE, env="numpy-2.2.3")]),
 ]
