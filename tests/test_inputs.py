@@ -128,3 +128,10 @@ def test_a_data_folder_named_in_a_chapter_makes_its_files_inputs(tmp_path, monke
     assert records / "2026-12-05-abc1234.json" not in chapter_inputs("print(1)\n").files
     (records / "2026-12-06-def5678.json").write_text("{}\n")
     assert chapter_inputs(reading).digest() != before.digest()
+
+
+def test_a_data_folder_is_a_dependency_so_that_a_new_file_in_it_is_read():
+    # Sphinx re-reads a page whose noted dependency changed; it takes a folder as changed on every build.
+    reading = 'RECORDS = ROOT / "docs" / "measurements"\n'
+    assert chapter_inputs(reading).data_folders == (inputs.DATA_FOLDERS["measurements"],)
+    assert chapter_inputs("print(1)\n").data_folders == ()

@@ -75,6 +75,7 @@ class Inputs:
     envs: tuple[Path, ...]  # stamp files of the environments (the kernel's first), sorted
     env_names: tuple[str, ...] = ()  # the book environments among them
     scans_sdists: bool = False  # the chapter itself calls numpy_sdist()
+    data_folders: tuple[Path, ...] = ()  # DATA_FOLDERS the chapter reads: a file added there is a change
 
     @property
     def needs_sources(self) -> bool:
@@ -134,12 +135,12 @@ def chapter_inputs(text: str, *, kernel_prefix: Path | None = None) -> Inputs:
     unknown = names - set(BOOK_ENVS)
     if unknown:
         raise ValueError(f"ftbook modules name unknown book environments: {', '.join(sorted(unknown))}")
-    data = {path for name, folder in DATA_FOLDERS.items() if f'"{name}"' in text
-            for path in folder.glob("*") if path.is_file()}
+    folders = tuple(folder for name, folder in DATA_FOLDERS.items() if f'"{name}"' in text)
+    data = {path for folder in folders for path in folder.glob("*") if path.is_file()}
     kernel = Path(kernel_prefix or sys.prefix) / STAMP
     envs = [kernel, *(book_env_dir(name) / STAMP for name in sorted(names))]
     return Inputs(tuple(sorted(modules | examples | data)), tuple(envs), tuple(sorted(names)),
-                  scans_sdists="numpy_sdist(" in text)
+                  scans_sdists="numpy_sdist(" in text, data_folders=folders)
 
 
 def _envs_run_by(source: str) -> set[str]:

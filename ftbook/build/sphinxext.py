@@ -68,7 +68,10 @@ def _key_execution_to_inputs(app: Sphinx, docname: str, source: list[str]) -> No
     if not is_notebook(source[0]):
         return
     inputs = chapter_inputs(source[0])
-    for path in (*inputs.files, *inputs.envs):
+    # A data folder too, so that a file added there is seen: Sphinx takes a dependency that is not a
+    # file as changed, so the chapter is read on every build, and executed only when its digest (which
+    # covers every file in the folder) changed.
+    for path in (*inputs.files, *inputs.envs, *inputs.data_folders):
         if path.exists():  # Sphinx treats a missing dependency as changed: every build would re-read
             app.env.note_dependency(str(path))
     source[0] = with_digest(source[0], inputs.digest())
