@@ -366,6 +366,19 @@ def benchmark(session: nox.Session) -> None:
                 *session.posargs, external=True)
 
 
+@nox.session(name="under-load")
+def under_load(session: nox.Session) -> None:
+    """How often each timing-dependent claim's run misses its race with every core busy; record it.
+
+    ftbook.tools.under_load: one busy process per core, then 20 runs of each race the claims must see
+    under ThreadSanitizer (about 50 minutes on two cores), recorded in docs/measurements/under-load for
+    the measurements page. ``-- --runs 5 --only nonzero`` for a quick look (add ``--record`` to keep it).
+    """
+    python = book_session(session)
+    arguments = session.posargs or ["--record", str(DOCS / "measurements" / "under-load")]
+    session.run(str(python), "-m", "ftbook.tools.under_load", *arguments, external=True)
+
+
 @nox.session(name="provision")
 def provision_session(session: nox.Session) -> None:
     """Prepare the named book environments (``sources``: the released sources); all of them by default."""

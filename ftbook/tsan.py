@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import re
+import time
 from collections.abc import Mapping
 from pathlib import PurePath
 
@@ -265,18 +266,52 @@ def run_under_tsan(request: ExampleRun) -> TsanRun:
     return TsanRun(outcome, parse_reports(outcome.stderr))
 
 
-def run_until_race(request: ExampleRun, function: str, attempts: int = 3) -> list[TsanRun]:
-    """Run *request* until TSAN reports a whole data race naming *function*, at most *attempts* times.
+@dataclasses.dataclass(frozen=True)
+class UntilRace:
+    """Evidence that is timing: *request* run until TSAN reports a whole race naming *function*.
+
+    A claim module lists it in its ``TEST_RUNS`` where a plain request would
+    be run once: the tests run it as :func:`run_until_race` does (and with
+    every core busy, tests/test_claims.py), and ``ftbook.tools.under_load``
+    measures how often one run misses. What it is run as (``env``, ``gil``,
+    ...) is the request's.
+    """
+
+    request: ExampleRun
+    function: str
+
+    def __getattr__(self, name: str):
+        if name == "request":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.request, name)
+
+    def outcomes(self, seconds: float | None = None) -> list[Outcome]:
+        runs = run_until_race(self.request, self.function, RACE_SECONDS if seconds is None else seconds)
+        return [run.outcome for run in runs]
+
+
+# Seconds a race that should be reported gets to be reported (ftbook.tools.under_load measured why;
+# the measurements page shows each race's miss rate with both cores busy). At least one run, always.
+RACE_SECONDS = 150
+
+
+def run_until_race(request: ExampleRun, function: str, seconds: float = RACE_SECONDS) -> list[TsanRun]:
+    """Run *request* until TSAN reports a whole data race naming *function*, or *seconds* are spent.
 
     Whole: both stacks restored (:attr:`Report.restored`).
 
     A race in NumPy's code on a free-threaded CPython is reported only when
     the two accesses really overlap: in between, the threads' atomic updates
     of a shared object's reference count order them, as a lock would. So one
-    run can miss it, more often on a busy machine; every attempt is kept and
-    shown.
+    run can miss it, more often on a busy machine, where the threads share
+    the cores with other work. The budget is in time, not tries: another run
+    starts while *seconds* are not spent (so one run may end after them),
+    which gives a race that runs often miss as many runs as fit, and bounds
+    what a chapter can spend on it. A run that reports is the last; every
+    run is kept and shown.
     """
-    runs = []
-    while len(runs) < attempts and not (runs and runs[-1].whole_races_in(function)):
+    runs: list[TsanRun] = []
+    started = time.monotonic()
+    while not runs or (not runs[-1].whole_races_in(function) and time.monotonic() - started < seconds):
         runs.append(run_under_tsan(request))
     return runs

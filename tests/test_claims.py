@@ -3,6 +3,12 @@
 One parametrised test: a claim's expected values live only in its function,
 which the chapter's hidden cell calls on the chapter's runs and this calls on
 the module's ``TEST_RUNS``. Each run is a subprocess with a time limit.
+
+A claim whose evidence is timing (a ``ftbook.tsan.UntilRace`` among its
+runs: a race TSAN reports only when two accesses overlap) is tested with
+every core already busy with other work, as a shared CI runner or a
+contributor's machine may be: its budget must hold there, not only on an
+idle machine.
 """
 
 import importlib
@@ -12,6 +18,8 @@ import pytest
 
 import ftbook.claims
 from ftbook.provision.sources import SOURCES
+from ftbook.tools.under_load import busy_cores
+from ftbook.tsan import UntilRace
 
 
 def claim_modules():
@@ -34,7 +42,15 @@ def claim_params():
 
 @pytest.mark.parametrize(("claim", "runs"), claim_params())
 def test_claim(claim, runs):
-    claim(*[run.run() for run in runs])
+    if any(isinstance(run, UntilRace) for run in runs):
+        with busy_cores():
+            claim(*[outcome for run in runs for outcome in outcomes(run)])
+    else:
+        claim(*[run.run() for run in runs])
+
+
+def outcomes(run):
+    return run.outcomes() if isinstance(run, UntilRace) else [run.run()]
 
 
 def test_every_claim_has_a_run_and_a_reason():

@@ -208,5 +208,18 @@ def test_runs_go_on_until_a_report_restores_both_stacks():
         def run(self):
             return Outcome(["python"], 66, 9.0, "", next(outputs))
 
-    runs = tsan.run_until_race(Replay(), "read_unlocked", attempts=3)
+    runs = tsan.run_until_race(Replay(), "read_unlocked", seconds=60)
     assert [run.reports[0].restored for run in runs] == [False, True]
+
+
+def test_runs_go_on_while_the_budget_lasts_and_at_least_once(monkeypatch):
+    """The budget is seconds, not tries: runs that miss go on until it is spent; a spent one still runs once."""
+    clock = iter(range(0, 1000, 10))  # each run takes ten seconds of the (patched) monotonic clock
+    monkeypatch.setattr(tsan.time, "monotonic", lambda: next(clock))
+
+    class Silent:
+        def run(self):
+            return Outcome(["python"], 0, 10.0, "", "")
+
+    assert len(tsan.run_until_race(Silent(), "read_unlocked", seconds=35)) == 4  # runs start at 0, 10, 20, 30
+    assert len(tsan.run_until_race(Silent(), "read_unlocked", seconds=0)) == 1

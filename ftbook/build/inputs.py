@@ -65,8 +65,9 @@ _IGNORED_PARTS = {"__pycache__", "build", ".pytest_cache"}
 # what to take, because what to leave out (backups, swap files, build products) has no end.
 EXAMPLE_SUFFIXES = (".py", ".c", ".ini")
 # Data a chapter reads, by the folder's name quoted in its code: every file in it is an input
-# (the measurements page reads the benchmark's records: a new record must show).
-DATA_FOLDERS = {"measurements": ROOT / "docs" / "measurements"}
+# (the measurements page reads the benchmark's records and ftbook.tools.under_load's: a new record must show).
+DATA_FOLDERS = {"measurements": ROOT / "docs" / "measurements",
+                "under-load": ROOT / "docs" / "measurements" / "under-load"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,11 +10,10 @@ from __future__ import annotations
 from ftbook.provision.sources import CURRENT_NUMPY, sdist_dir
 from ftbook.quote import c_function, source_file, source_lines
 from ftbook.run import Outcome
-from ftbook.tsan import TSAN_EXIT, Report, numpy_that_ran, parse_reports, tsan_request
+from ftbook.tsan import TSAN_EXIT, Report, UntilRace, numpy_that_ran, parse_reports, tsan_request
 
 EXIT_RACE = 1  # examples/thread_harness.py: the example saw the race itself
 _ALL_REPORTS = {"halt_on_error": "0"}
-ATTEMPTS = 3  # runs of a case that should be reported, at most (see ftbook.tsan.run_until_race)
 # The function whose race each case is about.
 RACING = {"flat-flags": "PyArray_RawIterBaseInit", "flat-byteorder": "PyArray_CheckFromAny_int",
           "ufunc-at-flags": "PyArray_BroadcastToShape", "writeable": "array_setflags",
@@ -51,6 +50,7 @@ SUPPRESSIONS = "tools/ci/tsan_suppressions.txt"
 SHORT_THREADS, SHORT_CALLS = 2, 1000
 _SHORT = ("--threads", str(SHORT_THREADS), "--iterations", str(SHORT_CALLS), "--timeout", "30", "--json")
 NONZERO = _replay("nonzero", env="tsan-numpy-2.5.5", stress=_SHORT)
+NONZERO_FUNCTION = "count_nonzero_int"  # the report without the file must name it
 _NUMPYS_SUPPRESSIONS = {"suppressions": str(sdist_dir(TODAY) / SUPPRESSIONS), "print_suppressions": "1"}
 NONZERO_SUPPRESSED = _replay("nonzero", env="tsan-numpy-2.5.5", stress=_SHORT,
                              options=_NUMPYS_SUPPRESSIONS)
@@ -173,12 +173,14 @@ def _writes_in(report: Report, function: str) -> bool:
 
 
 TEST_RUNS = [
-    (flat_iterator_writes_the_shared_flags_on_2_2_1, [FLAT_FLAGS["2.2.1"]] * ATTEMPTS),
+    (flat_iterator_writes_the_shared_flags_on_2_2_1, [UntilRace(FLAT_FLAGS["2.2.1"], RACING["flat-flags"])]),
     (flat_iterator_is_silent_on_2_2_2, [FLAT_FLAGS["2.2.2"]]),
-    (flat_assignment_writes_the_intp_byte_order_on_2_2_1, [FLAT_BYTEORDER["2.2.1"]] * ATTEMPTS),
+    (flat_assignment_writes_the_intp_byte_order_on_2_2_1,
+     [UntilRace(FLAT_BYTEORDER["2.2.1"], RACING["flat-byteorder"])]),
     (flat_assignment_is_silent_on_2_2_2, [FLAT_BYTEORDER["2.2.2"]]),
-    (ufunc_at_writes_the_shared_values_flags_today, [UFUNC_AT_FLAGS] * ATTEMPTS),
-    (writeable_setter_races_the_flags_getter_today, [WRITEABLE] * ATTEMPTS),
-    (argsort_order_swaps_the_shared_dtype_today, [SORT_ORDER] * ATTEMPTS),
-    (numpy_suppressions_hide_the_nonzero_data_race, [NONZERO_SUPPRESSED] + [NONZERO] * ATTEMPTS),
+    (ufunc_at_writes_the_shared_values_flags_today, [UntilRace(UFUNC_AT_FLAGS, RACING["ufunc-at-flags"])]),
+    (writeable_setter_races_the_flags_getter_today, [UntilRace(WRITEABLE, RACING["writeable"])]),
+    (argsort_order_swaps_the_shared_dtype_today, [UntilRace(SORT_ORDER, RACING["sort-order"])]),
+    (numpy_suppressions_hide_the_nonzero_data_race,
+     [NONZERO_SUPPRESSED, UntilRace(NONZERO, NONZERO_FUNCTION)]),
 ]

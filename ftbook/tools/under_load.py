@@ -1,0 +1,146 @@
+"""How often a timing-dependent claim's run misses its race with every core already busy.
+
+    python -m ftbook.tools.under_load --record docs/measurements/under-load   # what ./nox -s under-load runs
+    python -m ftbook.tools.under_load --runs 5 --only nonzero                 # a quick look, nothing recorded
+
+A claim whose evidence is timing names it in its module's ``TEST_RUNS`` as a
+``ftbook.tsan.UntilRace``: a request run until ThreadSanitizer reports a
+whole data race naming one function. TSAN sees such a race only when the two
+accesses really overlap, which a busy machine makes rarer. This tool starts
+one busy process per core (:func:`busy_cores`, what a shared CI runner or a
+contributor's own test run looks like to the build), then runs each such
+request ``--runs`` times, one run at a time, and records for each run whether
+it reported the race and how long it took. From those, the measurements page
+states each claim's miss rate under full load next to the budget the build
+gives it (``ftbook.tsan.RACE_SECONDS``).
+
+The record is one JSON file per invocation, named by date and commit, written
+under a unique temporary name and renamed into place. Exit status 1 when a
+request never reported its race in all its runs (its budget cannot hold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import importlib
+import json
+import os
+import pkgutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ftbook.run import ROOT
+
+BUSY = "while True: pass"  # one core's worth of work that never detaches, sleeps or ends by itself
+
+
+@contextlib.contextmanager
+def busy_cores(count: int | None = None) -> Iterator[list[subprocess.Popen]]:
+    """*count* processes (one per core by default) spinning for as long as the block runs, then killed."""
+    busy = [subprocess.Popen([sys.executable, "-c", BUSY], stdin=subprocess.DEVNULL, start_new_session=True)
+            for _ in range(count or os.cpu_count() or 1)]
+    try:
+        yield busy
+    finally:
+        for process in busy:
+            process.kill()
+        for process in busy:
+            process.wait()
+
+
+def timing_evidence() -> list[tuple[str, object]]:
+    """``(claim's dotted name, UntilRace)`` for every timing-dependent run in the claim modules' TEST_RUNS."""
+    import ftbook.claims
+    from ftbook.tsan import UntilRace
+
+    found: dict[UntilRace, str] = {}  # one measurement for a race that several claims stand on
+    for info in pkgutil.iter_modules(ftbook.claims.__path__):
+        module = importlib.import_module(f"ftbook.claims.{info.name}")
+        for claim, runs in module.TEST_RUNS:
+            for run in runs:
+                if isinstance(run, UntilRace):
+                    found.setdefault(run, f"{info.name}.{claim.__name__}")
+    return [(name, race) for race, name in found.items()]
+
+
+def measure(name: str, race, runs: int) -> dict:
+    """*runs* runs of *race*'s request, each: did it report a whole race naming the function, in how long."""
+    from ftbook.tsan import run_under_tsan
+
+    measured = []
+    for n in range(runs):
+        run = run_under_tsan(race.request)
+        reported = bool(run.whole_races_in(race.function))
+        measured.append({"reported": reported, "seconds": round(run.outcome.seconds, 1),
+                         "returncode": run.outcome.returncode})
+        print(f"  {name} run {n + 1}/{runs}: {'reported' if reported else 'MISSED'} "
+              f"in {run.outcome.seconds:.1f} s", flush=True)
+    seconds = [run["seconds"] for run in measured]
+    return {"claim": name, "function": race.function, "env": race.request.env,
+            "command": " ".join([race.request.example, *race.request.args]),
+            "misses": sum(not run["reported"] for run in measured),
+            "median_seconds": statistics.median(seconds), "runs": measured}
+
+
+def write_record(record: dict, folder: Path) -> Path:
+    """*record* as ``<date>-<commit>.json`` in *folder*: a unique temporary file, then an atomic rename."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{record['date'][:10]}-{record['commit']}.json"
+    with tempfile.NamedTemporaryFile("w", dir=folder, prefix=f".{path.name}.", delete=False) as temporary:
+        json.dump(record, temporary, indent=1)
+        temporary.write("\n")
+    os.replace(temporary.name, path)
+    return path
+
+
+def _commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True)
+    return result.stdout.strip() or "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=20, help="runs of each request (default 20)")
+    parser.add_argument("--busy", type=int, default=os.cpu_count(),
+                        help="busy processes (default: one per core)")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="only the claims whose name contains TEXT (repeatable)")
+    parser.add_argument("--record", type=Path, help="write the measurements into this folder")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.busy < 0:
+        parser.error("--runs must be at least 1 and --busy at least 0")
+    from ftbook.tsan import RACE_SECONDS
+
+    chosen = [(name, race) for name, race in timing_evidence()
+              if not args.only or any(text in name for text in args.only)]
+    if not chosen:
+        parser.error(f"no timing-dependent claim matches {args.only}")
+    record = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "commit": _commit(),
+              "cores": os.cpu_count(), "busy_processes": args.busy, "runs_each": args.runs,
+              "budget_seconds": RACE_SECONDS, "load_before": round(os.getloadavg()[0], 2), "claims": []}
+    started = time.monotonic()
+    with busy_cores(args.busy) if args.busy else contextlib.nullcontext():
+        for name, race in chosen:
+            record["claims"].append(measure(name, race, args.runs))
+    record["seconds"] = round(time.monotonic() - started)
+    never = [claim["claim"] for claim in record["claims"] if claim["misses"] == len(claim["runs"])]
+    for claim in record["claims"]:
+        print(f"{claim['claim']}: {claim['misses']} misses in {len(claim['runs'])} runs, "
+              f"median {claim['median_seconds']} s a run")
+    if args.record:
+        print(f"recorded in {write_record(record, args.record)}")
+    if never:
+        print(f"never reported under load: {', '.join(never)}", file=sys.stderr)
+    return 1 if never else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
