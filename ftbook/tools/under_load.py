@@ -31,12 +31,13 @@ import pkgutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ftbook.provision.cache import atomic_write_text
 from ftbook.run import ROOT
+from ftbook.tools.benchmark import commit_of
 
 BUSY = "while True: pass"  # one core's worth of work that never detaches, sleeps or ends by itself
 
@@ -90,20 +91,11 @@ def measure(name: str, race, runs: int) -> dict:
 
 
 def write_record(record: dict, folder: Path) -> Path:
-    """*record* as ``<date>-<commit>.json`` in *folder*: a unique temporary file, then an atomic rename."""
+    """*record* as ``<date>-<commit>.json`` in *folder*, written atomically (a unique temporary name)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{record['date'][:10]}-{record['commit']}.json"
-    with tempfile.NamedTemporaryFile("w", dir=folder, prefix=f".{path.name}.", delete=False) as temporary:
-        json.dump(record, temporary, indent=1)
-        temporary.write("\n")
-    os.replace(temporary.name, path)
+    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
     return path
-
-
-def _commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True)
-    return result.stdout.strip() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
               if not args.only or any(text in name for text in args.only)]
     if not chosen:
         parser.error(f"no timing-dependent claim matches {args.only}")
-    record = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"), "commit": _commit(),
-              "cores": os.cpu_count(), "busy_processes": args.busy, "runs_each": args.runs,
+    record = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+              "commit": commit_of(ROOT), "cores": os.cpu_count(), "busy_processes": args.busy,
+              "runs_each": args.runs,
               "budget_seconds": RACE_SECONDS, "load_before": round(os.getloadavg()[0], 2), "claims": []}
     started = time.monotonic()
     with busy_cores(args.busy) if args.busy else contextlib.nullcontext():
