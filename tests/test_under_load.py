@@ -49,7 +49,7 @@ def test_records_written_at_once_by_two_threads_are_each_whole(tmp_path):
     for thread in threads:
         thread.join()
     [path] = tmp_path.iterdir()  # no temporary file left behind
-    assert path.name == "2026-12-05-abc1234.json"
+    assert path.name == "2026-12-05T00-00-00-abc1234.json"
     assert json.loads(path.read_text())["writer"] in (0, 1)
 
 

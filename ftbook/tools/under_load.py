@@ -91,9 +91,9 @@ def measure(name: str, race, runs: int) -> dict:
 
 
 def write_record(record: dict, folder: Path) -> Path:
-    """*record* as ``<date>-<commit>.json`` in *folder*, written atomically (a unique temporary name)."""
+    """*record* as ``<date>T<time>-<commit>.json`` in *folder*, written atomically."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{record['date'][:10]}-{record['commit']}.json"
+    path = folder / f"{record['date'][:19].replace(':', '-')}-{record['commit']}.json"
     atomic_write_text(path, json.dumps(record, indent=1) + "\n")
     return path
 
