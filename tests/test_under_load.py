@@ -1,7 +1,11 @@
 """ftbook.tools.under_load: the busy cores it measures under, the claims it finds, the records it writes."""
 
 import json
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +24,28 @@ def test_busy_cores_are_killed_when_the_block_fails():
     with pytest.raises(RuntimeError), under_load.busy_cores(1) as busy:
         raise RuntimeError("a claim failed under load")
     assert busy[0].returncode is not None
+
+
+def test_busy_cores_end_when_their_starter_is_killed_outright():
+    """A SIGKILL runs no cleanup: the busy processes notice their parent is gone and stop by themselves."""
+    starter = subprocess.run(
+        [sys.executable, "-c", "import os, signal\nfrom ftbook.tools.under_load import busy_cores\n"
+         "with busy_cores(1) as busy:\n    print(busy[0].pid, flush=True)\n"
+         "    os.kill(os.getpid(), signal.SIGKILL)\n"],
+        capture_output=True, text=True, timeout=60)
+    orphan = int(starter.stdout)
+    deadline = time.monotonic() + 10
+    while alive(orphan) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(orphan), f"busy process {orphan} outlived the process that started it"
+
+
+def alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has ended; only its exit status waits to be collected
 
 
 def test_every_timing_dependent_claim_is_found_once():

@@ -28,6 +28,7 @@ import importlib
 import json
 import os
 import pkgutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -39,13 +40,17 @@ from ftbook.provision.cache import atomic_write_text
 from ftbook.run import ROOT
 from ftbook.tools.benchmark import commit_of
 
-BUSY = "while True: pass"  # one core's worth of work that never detaches, sleeps or ends by itself
+# One core's worth of work that never sleeps, and ends when the process that started it is gone
+# (however it ended: a SIGKILL runs no cleanup, and busy orphans would slow everything after).
+# The parent's pid comes as an argument: read at start-up, a parent already gone would look like init.
+BUSY = "import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:\n    pass\n"
 
 
 @contextlib.contextmanager
 def busy_cores(count: int | None = None) -> Iterator[list[subprocess.Popen]]:
     """*count* processes (one per core by default) spinning for as long as the block runs, then killed."""
-    busy = [subprocess.Popen([sys.executable, "-c", BUSY], stdin=subprocess.DEVNULL, start_new_session=True)
+    busy = [subprocess.Popen([sys.executable, "-c", BUSY, str(os.getpid())], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             for _ in range(count or os.cpu_count() or 1)]
     try:
         yield busy
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the claims whose name contains TEXT (repeatable)")
     parser.add_argument("--record", type=Path, help="write the measurements into this folder")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # so the busy processes end
     if args.runs < 1 or args.busy < 0:
         parser.error("--runs must be at least 1 and --busy at least 0")
     from ftbook.tsan import RACE_SECONDS
