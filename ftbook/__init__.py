@@ -42,6 +42,7 @@ Tools, :mod:`ftbook.tools`: ``chapter`` (execute one chapter), ``uses`` (what
 runs what), ``lint_chapters``, ``browser`` (the headless-browser check),
 ``words`` (the words each page shows, against its part's budget),
 ``benchmark`` (a newcomer's first build, timed, for the measurements page),
+``under_load`` (how often each race the claims need is missed with every core busy),
 ``examples_check`` (``nox -s examples``). ``python -m ftbook`` finds or builds
 an interpreter or a book environment.
 """
