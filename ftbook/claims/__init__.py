@@ -18,3 +18,11 @@ Two callers, one claim:
 A claim module names no example in a docstring or comment it does not run:
 the chapter that imports it depends on what it names (ftbook.build.inputs).
 """
+
+import importlib
+import pkgutil
+
+
+def modules() -> list:
+    """Every claim module (``ftbook.claims.<chapter>``), imported: for tests and ftbook.tools.under_load."""
+    return [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]

@@ -24,10 +24,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import importlib
 import json
 import os
-import pkgutil
 import signal
 import statistics
 import subprocess
@@ -48,10 +46,11 @@ BUSY = "import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:
 
 @contextlib.contextmanager
 def busy_cores(count: int | None = None) -> Iterator[list[subprocess.Popen]]:
-    """*count* processes (one per core by default) spinning for as long as the block runs, then killed."""
+    """*count* processes (one per core by default; 0: none) spinning while the block runs, then killed."""
+    count = (os.cpu_count() or 1) if count is None else count
     busy = [subprocess.Popen([sys.executable, "-c", BUSY, str(os.getpid())], stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            for _ in range(count or os.cpu_count() or 1)]
+            for _ in range(count)]
     try:
         yield busy
     finally:
@@ -67,12 +66,11 @@ def timing_evidence() -> list[tuple[str, object]]:
     from ftbook.tsan import UntilRace
 
     found: dict[UntilRace, str] = {}  # one measurement for a race that several claims stand on
-    for info in pkgutil.iter_modules(ftbook.claims.__path__):
-        module = importlib.import_module(f"ftbook.claims.{info.name}")
+    for module in ftbook.claims.modules():
         for claim, runs in module.TEST_RUNS:
             for run in runs:
                 if isinstance(run, UntilRace):
-                    found.setdefault(run, f"{info.name}.{claim.__name__}")
+                    found.setdefault(run, f"{module.__name__.rsplit('.', 1)[1]}.{claim.__name__}")
     return [(name, race) for race, name in found.items()]
 
 
@@ -126,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
               "runs_each": args.runs,
               "budget_seconds": RACE_SECONDS, "load_before": round(os.getloadavg()[0], 2), "claims": []}
     started = time.monotonic()
-    with busy_cores(args.busy) if args.busy else contextlib.nullcontext():
+    with busy_cores(args.busy):
         for name, race in chosen:
             record["claims"].append(measure(name, race, args.runs))
     record["seconds"] = round(time.monotonic() - started)
