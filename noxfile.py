@@ -35,8 +35,22 @@ sys.path.insert(0, str(ROOT))
 
 from ftbook import ProvisionError  # noqa: E402
 from ftbook.build.cells import find_chapter  # noqa: E402
+from ftbook.build.execute import (  # noqa: E402
+    DEMO,
+    DEMO_TSAN,
+    EXECUTED_AHEAD,
+    KERNEL,
+    Readiness,
+    execute_ahead,
+    forget_executed,
+    jobs,
+    last_durations,
+    plan,
+    record_durations,
+)
 from ftbook.build.failures import digest  # noqa: E402
 from ftbook.build.inputs import chapter_inputs, rerun_all  # noqa: E402
+from ftbook.build.phases import Phases  # noqa: E402
 from ftbook.gil import check_python  # noqa: E402
 from ftbook.provision.cache import cache_dir, folder_lock  # noqa: E402
 from ftbook.provision.envs import (  # noqa: E402
@@ -71,6 +85,7 @@ GIL_CHECK_IMPORTS = {
     "examples": ["numpy"],
     "browser": ["numpy", "matplotlib", "ipykernel", "myst_nb", "playwright.sync_api"],
     "lint": [],
+    "under-load": ["numpy"],
 }
 
 
@@ -88,7 +103,8 @@ def session_env(session: nox.Session, group: str, log=None) -> Path:
 INSTRUMENTED = "instrumented NumPy"  # the chain that builds NumPy with ThreadSanitizer
 
 
-def provision(session: nox.Session, group: str | None, book_envs: Iterable[str] = ()) -> Path | None:
+def provision(session: nox.Session, group: str | None, book_envs: Iterable[str] = (), *,
+              readiness: Readiness | None = None, beside: dict[str, Callable] | None = None) -> Path | None:
     """The session's own environment and what else it needs, made side by side.
 
     One chain of steps per interpreter (3.14t: the session's environment;
@@ -99,11 +115,20 @@ def provision(session: nox.Session, group: str | None, book_envs: Iterable[str] 
     while the sdists download. Fails the session with a readable message (no
     traceback) if anything cannot be had, or if the GIL comes back after the
     session's imports. *group* None: no session environment (``provision``).
+
+    With *readiness*, each step marks what it made (the session's
+    environment as ``KERNEL``, each book environment by its name, the
+    sources), and the chains in *beside* run alongside, waiting on those
+    marks (the chapters, ftbook.build.execute).
     """
     book_envs = list(book_envs)
     steps: dict[str, dict] = {}
+
+    def marked(name: str, step: Callable) -> Callable:
+        return readiness.step(name, step) if readiness else step
+
     if group:
-        steps["3.14t"] = {"session": lambda log: session_env(session, group, log)}
+        steps["3.14t"] = {"session": marked(KERNEL, lambda log: checked_session_env(session, group, log))}
     sanitized = [BOOK_ENVS[name].sanitized_numpy for name in book_envs
                  if name != SOURCES and BOOK_ENVS[name].sanitized_numpy]
     if sanitized:
@@ -112,21 +137,32 @@ def provision(session: nox.Session, group: str | None, book_envs: Iterable[str] 
         steps[INSTRUMENTED] = {INSTRUMENTED: lambda log: [instrumented_wheel(v, log=log) for v in sanitized]}
     for name in book_envs:
         if name == SOURCES:
-            steps[SOURCES] = {SOURCES: lambda log: prepare_sources(log=log)}
+            steps[SOURCES] = {SOURCES: marked(SOURCES, lambda log: prepare_sources(log=log))}
         else:
-            steps.setdefault(BOOK_ENVS[name].interpreter, {})[name] = (
-                lambda log, name=name: prepare_book_env(name, log=log))
+            steps.setdefault(BOOK_ENVS[name].interpreter, {})[name] = marked(
+                name, lambda log, name=name: prepare_book_env(name, log=log))
     chains = {key: chain_of(key, todo) for key, todo in steps.items()}
+    if readiness:
+        chains = {key: readiness.chain([KERNEL if name == "session" else name for name in todo
+                                        if name != INSTRUMENTED], chains[key])
+                  for key, todo in steps.items()}
     try:
-        made = run_side_by_side(chains, session.log, failure_log=cache_dir("logs") / "provision")
-        if group is None:
-            return None
-        python = made["3.14t"]["session"]
-        check_python(python, GIL_CHECK_IMPORTS[session.name])
+        made = run_side_by_side(chains | (beside or {}), session.log,
+                                failure_log=cache_dir("logs") / "provision")
     except ProvisionError as error:
         session.error(str(error))
+    if group is None:
+        return None
     imported = ", ".join(GIL_CHECK_IMPORTS[session.name]) or "nothing"
+    python = made["3.14t"]["session"]
     session.log(f"free-threaded, GIL disabled after importing {imported}: {python}")
+    return python
+
+
+def checked_session_env(session: nox.Session, group: str, log) -> Path:
+    """:func:`session_env`, then the GIL check: still off after the session's imports, or the session ends."""
+    python = session_env(session, group, log)
+    check_python(python, GIL_CHECK_IMPORTS[session.name])
     return python
 
 
@@ -159,6 +195,42 @@ def book_session(session: nox.Session) -> Path:
     python = provision(session, "book", [*BOOK_ENVS, SOURCES])
     prepare_chapters(session, python)
     return python
+
+
+def book_built_ahead(session: nox.Session, phases: Phases) -> Path:
+    """:func:`book_session`, with every chapter executed as soon as what it needs is ready.
+
+    Provisioning, the demo extension and the chapters run side by side
+    (ftbook.build.execute): a chapter that needs only the kernel and the
+    sources runs while ThreadSanitizer builds of NumPy compile. Sphinx then
+    finds every chapter's outputs in the execution cache.
+    """
+    phases.start("provisioning")
+    readiness = Readiness(on_provisioned=lambda: phases.end("provisioning"))
+
+    def demo_extension(log) -> None:
+        readiness.wait_for(lambda: readiness.state([KERNEL]) != "waiting")
+        if readiness.state([KERNEL]) != "ready":
+            return  # the 3.14t chain says why
+        readiness.step(DEMO, compile_demo_extension)(session, readiness.result(KERNEL))
+        readiness.wait_for(lambda: readiness.state(["tsan"]) != "waiting")
+        if readiness.state(["tsan"]) == "ready":
+            readiness.step(DEMO_TSAN, compile_demo_extension)(session, book_env_python("tsan"),
+                                                               "--sanitize", "thread")
+
+    def chapters(log) -> None:
+        readiness.wait_for(lambda: readiness.state([KERNEL]) != "waiting")
+        if readiness.state([KERNEL]) != "ready":
+            return  # the 3.14t chain says why
+        phases.start("chapters")
+        seconds = execute_ahead(plan(ROOT / ".nox" / "ft-book"), readiness.result(KERNEL), readiness, log,
+                                workers=jobs(), durations=last_durations())
+        phases.end("chapters")
+        record_durations(seconds)
+
+    beside = {"demo extension": readiness.chain([DEMO, DEMO_TSAN], demo_extension, provisioning=False),
+              "chapters": chapters}
+    return provision(session, "book", [*BOOK_ENVS, SOURCES], readiness=readiness, beside=beside)
 
 
 @nox.session
@@ -226,40 +298,69 @@ def compile_demo_extension(session: nox.Session, python: Path, *flags: str) -> N
 RERUN_ALL = "--rerun-all"
 
 
-def sphinx(
-    session: nox.Session, python: Path, builder: str, *extra: str, doctrees: Path = BUILD / "doctrees"
-) -> None:
-    """Run Sphinx with the session's arguments; ``--rerun-all`` among them re-executes every chapter."""
+def sphinx_arguments(session: nox.Session) -> list[str]:
+    """The session's arguments for Sphinx; ``--rerun-all`` among them empties the execution cache first.
+
+    Call it with the build folder's lock held (:func:`build_folder`).
+    """
     posargs = list(session.posargs)
-    # The build folder and its execution cache have one owner at a time: a
-    # second build in this clone (docs beside serve, say) waits for the first.
-    with folder_lock(BUILD, session.log):
-        if RERUN_ALL in posargs:
-            posargs.remove(RERUN_ALL)
-            session.log(f"{RERUN_ALL}: emptying the execution cache; every chapter will be executed again")
-            extra = (*rerun_all(BUILD / ".jupyter_cache"), *extra)
-        warnings = BUILD / f"{builder}-warnings.log"
-        try:
-            session.run(
-                str(python), "-m", "sphinx", "-b", builder,
-                "-W", "--keep-going",  # warnings are errors, but report them all
-                "-d", str(doctrees), "-w", str(warnings),
-                str(DOCS), str(BUILD / builder), *extra, *posargs,
-                external=True,
-            )
-        except CommandFailed:
-            # The failing cell's traceback is far up a long log; say it again last, in a few lines.
-            text = warnings.read_text(encoding="utf-8", errors="replace") if warnings.is_file() else ""
-            if failed := digest(text):
-                session.log(f"what failed (all warnings: {warnings}):\n{failed}")
-            raise
+    if RERUN_ALL in posargs:
+        posargs.remove(RERUN_ALL)
+        session.log(f"{RERUN_ALL}: emptying the execution cache; every chapter will be executed again")
+        forget_executed()
+        posargs = [*rerun_all(BUILD / ".jupyter_cache"), *posargs]
+    return posargs
+
+
+def build_folder(session: nox.Session):
+    """The build folder and its execution cache have one owner at a time.
+
+    A second build in this clone (docs beside serve, say) waits for the first.
+    """
+    return folder_lock(BUILD, session.log)
+
+
+def sphinx(
+    session: nox.Session, python: Path, builder: str, *extra: str, doctrees: Path = BUILD / "doctrees",
+    posargs: list[str], executed_ahead: bool = False,
+) -> None:
+    """Run Sphinx (hold the build folder's lock); *executed_ahead*: every chapter must be in the cache."""
+    warnings = BUILD / f"{builder}-warnings.log"
+    try:
+        session.run(
+            str(python), "-m", "sphinx", "-b", builder,
+            "-W", "--keep-going",  # warnings are errors, but report them all
+            "-d", str(doctrees), "-w", str(warnings),
+            str(DOCS), str(BUILD / builder), *extra, *posargs,
+            external=True, env={EXECUTED_AHEAD: "1"} if executed_ahead else None,
+        )
+    except CommandFailed:
+        # The failing cell's traceback is far up a long log; say it again last, in a few lines.
+        text = warnings.read_text(encoding="utf-8", errors="replace") if warnings.is_file() else ""
+        if failed := digest(text):
+            session.log(f"what failed (all warnings: {warnings}):\n{failed}")
+        raise
+
+
+def build_html(session: nox.Session) -> Path:
+    """Provision; execute the chapters side by side, each when its inputs are ready; then run Sphinx."""
+    phases = Phases()
+    phases.start("whole build")
+    with build_folder(session):
+        posargs = sphinx_arguments(session)
+        python = book_built_ahead(session, phases)
+        phases.start("sphinx")
+        sphinx(session, python, "html", posargs=posargs, executed_ahead=True)
+        phases.end("sphinx")
+    phases.end("whole build")
+    session.log("==> " + "\n    ".join(phases.report()))
+    return python
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
     """Build the HTML book into docs/_build/html, executing changed chapters."""
-    python = book_session(session)
-    sphinx(session, python, "html")
+    build_html(session)
     session.log(f"open {BUILD / 'html' / 'index.html'}")
 
 
@@ -279,9 +380,11 @@ def serve(session: nox.Session) -> None:
 def linkcheck(session: nox.Session) -> None:
     """Check every external link in the book (needs the network). Executes no chapter."""
     python = provision(session, "book")
-    sphinx(session, python, "linkcheck",
-           "-D", "nb_execution_mode=off",  # links are in the text; outputs are not needed
-           doctrees=BUILD / "linkcheck-doctrees")  # not the html build's: those pages have outputs
+    with build_folder(session):
+        sphinx(session, python, "linkcheck",
+               "-D", "nb_execution_mode=off",  # links are in the text; outputs are not needed
+               doctrees=BUILD / "linkcheck-doctrees",  # not the html build's: those pages have outputs
+               posargs=list(session.posargs))
 
 
 @nox.session
@@ -290,8 +393,7 @@ def browser(session: nox.Session) -> None:
 
     Screenshots of every chapter go to docs/_build/screenshots.
     """
-    python = book_session(session)
-    sphinx(session, python, "html")
+    python = build_html(session)
     session.run(str(python), "-m", "ftbook.tools.browser", str(BUILD / "html"),
                 "--screenshots", str(BUILD / "screenshots"), external=True)
 

@@ -33,7 +33,10 @@ ThreadSanitizer from its sdist), ``cache`` (where things live, locks, verified d
 (chains of steps run in parallel, one message per failure).
 
 The build, :mod:`ftbook.build`: ``inputs`` (what a chapter runs, and its
-cache key), ``sphinxext`` (the Sphinx extension), ``cells`` (a chapter's code
+cache key), ``execute`` (the chapters executed side by side before Sphinx
+reads them, each when what it needs is ready), ``phases`` (each phase's wall
+time, CPU time and busy cores, the build's last lines), ``sphinxext`` (the
+Sphinx extension), ``cells`` (a chapter's code
 cells, read without myst-nb), ``failures`` (what failed in a build, from
 Sphinx's warnings log: the digest nox prints), ``reader_view`` (no visible
 cell runs the book's own machinery).

@@ -3,8 +3,7 @@
 import pytest
 
 from ftbook.build import inputs
-from ftbook.build.inputs import chapter_inputs
-from ftbook.build.sphinxext import DIGEST_COMMENT, with_digest
+from ftbook.build.inputs import DIGEST_COMMENT, chapter_inputs, with_digest
 from ftbook.run import ROOT, run_command
 
 CHAPTER = """\

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import hashlib
 import os
 import re
@@ -68,6 +69,19 @@ EXAMPLE_SUFFIXES = (".py", ".c", ".ini")
 # (the measurements page reads the benchmark's records and ftbook.tools.under_load's: a new record must show).
 DATA_FOLDERS = {"measurements": ROOT / "docs" / "measurements",
                 "under-load": ROOT / "docs" / "measurements" / "under-load"}
+
+
+DIGEST_COMMENT = "# inputs digest (added by ftbook.build.sphinxext): "
+_FIRST_CELL_END = re.compile(r"(^```\{code-cell\}[^\n]*\n.*?)(^```[ \t]*$)", re.M | re.S)
+
+
+def with_digest(text: str, digest: str) -> str:
+    """*text* with ``DIGEST_COMMENT + digest`` as the last line of its first code cell."""
+    stamped, count = _FIRST_CELL_END.subn(lambda m: f"{m.group(1)}{DIGEST_COMMENT}{digest}\n{m.group(2)}",
+                                          text, count=1)
+    if count != 1:
+        raise ValueError("the chapter has no code cell to key its execution by")
+    return stamped
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,16 +163,36 @@ def _envs_run_by(source: str) -> set[str]:
 
     Read from the code, not the text: an example in a docstring is not a use.
     """
-    names = set()
+    return set(_read(source).envs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Uses:
+    """What one Python source uses, read from its syntax tree once."""
+
+    imports: frozenset[str]  # ``import a.b`` and ``from a.b import c``: "a.b", "a.b.c"
+    envs: frozenset[str]  # env="<name>" and book_env_python("<name>")
+    strings: frozenset[str]  # every string constant
+
+
+@functools.lru_cache(maxsize=512)
+def _read(source: str) -> _Uses:
+    """Parse *source* once: the build reads the same ftbook modules for every chapter (33 times over)."""
+    imports, envs, strings = set(), set(), set()
     for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.Call):
-            continue
-        if getattr(node.func, "id", getattr(node.func, "attr", None)) == "book_env_python" and node.args:
-            names |= _string(node.args[0])
-        for keyword in node.keywords:
-            if keyword.arg == "env":
-                names |= _string(keyword.value)
-    return names
+        if isinstance(node, ast.Import):
+            imports |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imports |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            strings.add(node.value)
+        elif isinstance(node, ast.Call):
+            if getattr(node.func, "id", getattr(node.func, "attr", None)) == "book_env_python" and node.args:
+                envs |= _string(node.args[0])
+            for keyword in node.keywords:
+                if keyword.arg == "env":
+                    envs |= _string(keyword.value)
+    return _Uses(frozenset(imports), frozenset(envs), frozenset(strings))
 
 
 def _string(node: ast.expr) -> set[str]:
@@ -194,13 +228,7 @@ def _named_modules(text: str) -> set[str]:
 
 
 def _imported_modules(source: str) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
-    return {name for name in names if name == "ftbook" or name.startswith("ftbook.")}
+    return {name for name in _read(source).imports if name == "ftbook" or name.startswith("ftbook.")}
 
 
 def _module_files(parts: list[str]) -> list[Path]:
@@ -238,14 +266,9 @@ def _example_closure(chapter: str, module_texts: list[str]) -> set[Path]:
 
 def _used_by(source: str, every: list[Path]) -> set[Path]:
     """The example files a Python source imports as sibling modules or uses as string constants."""
-    used: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            used |= {f"{alias.name}.py" for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            used.add(f"{node.module}.py")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            used.add(node.value)
+    uses = _read(source)
+    # A sibling module imported (relative imports are not how examples import each other), or a file named.
+    used = {f"{name}.py" for name in uses.imports} | uses.strings
     return {path for path in every if path.name in used or str(path.relative_to(EXAMPLES)) in used}
 
 
@@ -256,7 +279,8 @@ def _named_in(path: Path, text: str) -> bool:
     """
     relative = path.relative_to(EXAMPLES)
     names = [relative.as_posix(), path.name, *relative.parts[:-1]]
-    return any(re.search(rf"(?:(?<![\w./-])|(?<=examples/)){re.escape(name)}(?![\w-])", text)
+    # The substring test first: the pattern is slow on a long chapter, and most names are not in it.
+    return any(name in text and re.search(rf"(?:(?<![\w./-])|(?<=examples/)){re.escape(name)}(?![\w-])", text)
                for name in names)
 
 

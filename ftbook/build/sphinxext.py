@@ -45,24 +45,12 @@ from sphinx.application import Sphinx
 from sphinx.util import logging
 
 from ftbook.build.cells import is_notebook
-from ftbook.build.inputs import EXAMPLES, chapter_inputs, example_files
+from ftbook.build.execute import EXECUTED_AHEAD
+from ftbook.build.inputs import EXAMPLES, chapter_inputs, example_files, with_digest
 from ftbook.provision.cache import atomic_write_text
 from ftbook.run import is_script
 
 logger = logging.getLogger(__name__)
-
-DIGEST_COMMENT = "# inputs digest (added by ftbook.build.sphinxext): "
-_FIRST_CELL_END = re.compile(r"(^```\{code-cell\}[^\n]*\n.*?)(^```[ \t]*$)", re.M | re.S)
-
-
-def with_digest(text: str, digest: str) -> str:
-    """*text* with ``DIGEST_COMMENT + digest`` as the last line of its first code cell."""
-    stamped, count = _FIRST_CELL_END.subn(lambda m: f"{m.group(1)}{DIGEST_COMMENT}{digest}\n{m.group(2)}",
-                                          text, count=1)
-    if count != 1:
-        raise ValueError("the chapter has no code cell to key its execution by")
-    return stamped
-
 
 def _key_execution_to_inputs(app: Sphinx, docname: str, source: list[str]) -> None:
     if not is_notebook(source[0]):
@@ -76,6 +64,29 @@ def _key_execution_to_inputs(app: Sphinx, docname: str, source: list[str]) -> No
             app.env.note_dependency(str(path))
     source[0] = with_digest(source[0], inputs.digest())
     inputs.declare()  # the chapter's kernel starts after this: myst-nb executes while parsing
+    if os.environ.get(EXECUTED_AHEAD):
+        _check_executed_ahead(app, docname, source[0])
+
+
+def _check_executed_ahead(app: Sphinx, docname: str, text: str) -> None:
+    """Warn (``-W``: fail) if myst-nb will not find this chapter in the cache it was executed into.
+
+    ftbook.build.execute reads the chapter on its own; here myst-nb's reader,
+    with this build's configuration, makes the notebook whose key myst-nb
+    looks up. If the two ever disagreed, every chapter would silently run a
+    second time, one at a time.
+    """
+    from jupyter_cache import get_cache
+    from myst_nb.core.read import create_nb_reader
+
+    path = app.env.doc2path(docname)
+    reader = create_nb_reader(str(path), app.env.myst_config, app.env.mystnb_config, text)
+    try:
+        get_cache(app.env.mystnb_config.execution_cache_path).match_cache_notebook(reader.read(text))
+    except KeyError:
+        logger.warning("this chapter was executed ahead, but not with what it runs now: a file it runs "
+                       "changed during the build (run the build again), or ftbook.build.execute and myst-nb "
+                       "read it differently (a bug in the build: please report it)", location=docname)
 
 
 # --------------------------------------------------------------------------
