@@ -206,7 +206,12 @@ def book_built_ahead(session: nox.Session, phases: Phases) -> Path:
     finds every chapter's outputs in the execution cache.
     """
     phases.start("provisioning")
-    readiness = Readiness(on_provisioned=lambda: phases.end("provisioning"))
+
+    def provisioned() -> None:
+        phases.end("provisioning")
+        session.log("==> provisioned: every interpreter, environment and source is ready")
+
+    readiness = Readiness(on_provisioned=provisioned)
 
     def demo_extension(log) -> None:
         readiness.wait_for(lambda: readiness.state([KERNEL]) != "waiting")

@@ -7,7 +7,8 @@ import sys
 from ftbook.tools import benchmark
 
 MARKER_THEN_WORK = ("import time; print('provisioning', flush=True); time.sleep(0.3); "
-                    f"print({benchmark.PROVISIONED!r} + ' numpy', flush=True); time.sleep(0.3)")
+                    f"print({benchmark.PROVISIONED[0]!r} + ' all ready', flush=True); time.sleep(0.3); "
+                    "print('==> chapters: 0.2 s wall, 0.3 s CPU, cores 75 % busy')")
 
 
 def test_a_step_is_timed_and_split_where_the_session_says_everything_is_made(tmp_path):
@@ -17,6 +18,7 @@ def test_a_step_is_timed_and_split_where_the_session_says_everything_is_made(tmp
     assert 0.3 <= step["provisioned_after_seconds"] < step["wall_seconds"]
     assert step["cpu_seconds"] >= 0 and step["busy"] >= 0
     assert "provisioning" in (tmp_path / "log").read_text()
+    assert step["phases"] == {"chapters": {"wall_seconds": 0.2, "cpu_seconds": 0.3, "busy": 0.75}}
 
 
 def test_a_step_without_the_marker_has_no_split(tmp_path):

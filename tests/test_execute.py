@@ -13,6 +13,7 @@ from ftbook.build import execute
 from ftbook.build.cells import DOCS, notebooks
 from ftbook.build.execute import KERNEL, Chapter, ChapterFailed, Readiness, execute_ahead, plan, runs_alone
 from ftbook.build.inputs import Inputs
+from ftbook.build.phases import Phases, machine_cpu_seconds, read_report
 from ftbook.run import ROOT
 
 CELL = "---\nfile_format: mystnb\n---\n\n```{code-cell} ipython3\nprint(1)\n```\n"
@@ -170,3 +171,18 @@ def test_the_plan_knows_what_each_chapter_waits_for():
     assert {"sources", "tsan-numpy-2.2.2", execute.DEMO_TSAN} <= chapters["root-cause"].needs
     assert chapters["the-bug"].alone
     assert all(c.path.is_relative_to(ROOT / "docs") for c in chapters.values())
+
+
+def test_the_phase_report_reads_back_and_measures_real_cpu():
+    phases = Phases()
+    phases.start("spinning")
+    end = time.monotonic() + 0.3
+    while time.monotonic() < end:  # one core busy for 0.3 s
+        pass
+    phases.end("spinning")
+    phases.start("never ended")
+    (line,) = phases.report()
+    read = read_report(f"nox > ==> {line}")["spinning"]
+    assert read["wall_seconds"] >= 0.3
+    if machine_cpu_seconds() is not None:  # Linux: the machine's busy time covers the spin
+        assert read["cpu_seconds"] >= 0.2

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import threading
 import time
 from pathlib import Path
-
-from ftbook.provision.cache import format_seconds
 
 PROC_STAT = Path("/proc/stat")
 _BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # user, nice, system, irq, softirq, steal (not idle, iowait)
@@ -40,12 +39,23 @@ class Phase:
     cpu_ended: float | None = None
 
     def line(self, cores: int) -> str:
+        """``chapters: 612.3 s wall, 1180.4 s CPU, cores 96 % busy`` (in seconds: benchmarks read them)."""
         wall = (self.ended or time.monotonic()) - self.started
         if self.cpu_started is None or self.cpu_ended is None or wall <= 0:
-            return f"{self.name}: {format_seconds(wall)} (CPU time not measured on this system)"
+            return f"{self.name}: {wall:.1f} s wall (CPU time not measured on this system)"
         cpu = self.cpu_ended - self.cpu_started
-        return (f"{self.name}: {format_seconds(wall)}, CPU {format_seconds(cpu)}, "
-                f"cores {100 * cpu / wall / cores:.0f} % busy")
+        return f"{self.name}: {wall:.1f} s wall, {cpu:.1f} s CPU, cores {100 * cpu / wall / cores:.0f} % busy"
+
+
+LINE = re.compile(r"(?P<name>[a-z ]+): (?P<wall>[\d.]+) s wall, (?P<cpu>[\d.]+) s CPU, "
+                  r"cores (?P<busy>\d+) % busy")
+
+
+def read_report(text: str) -> dict[str, dict[str, float]]:
+    """Each phase in a build log: ``{"sphinx": {"wall_seconds": 9.0, "cpu_seconds": 18.0, "busy": 1.0}}``."""
+    return {match["name"].strip(): {"wall_seconds": float(match["wall"]), "cpu_seconds": float(match["cpu"]),
+                                    "busy": int(match["busy"]) / 100}
+            for match in LINE.finditer(text)}
 
 
 class Phases:

@@ -38,6 +38,7 @@ import threading
 import time
 from pathlib import Path
 
+from ftbook.build.phases import read_report
 from ftbook.run import ROOT
 
 STEPS = (
@@ -45,8 +46,9 @@ STEPS = (
     ("docs unchanged", ["./nox", "-s", "docs"]),
     ("tests", ["./nox", "-s", "tests"]),
 )
-# What noxfile.provision logs once everything the session needs is made (and the GIL checked).
-PROVISIONED = "free-threaded, GIL disabled after importing"
+# What the docs session logs when its last interpreter and environment are made (chapters may go on), and
+# what noxfile.provision logs once everything a session needs is made (and the GIL checked): the first seen.
+PROVISIONED = ("==> provisioned:", "free-threaded, GIL disabled after importing")
 STEP_TIMEOUT = 3 * 3600  # seconds: far over the slowest step measured; a hang ends the run, not the machine
 
 
@@ -69,15 +71,17 @@ def run_step(name: str, command: list[str], clone: Path, env: dict[str, str], lo
         watchdog.start()
         for line in process.stdout:
             output.write(line)
-            if provisioned is None and PROVISIONED in line:
+            if provisioned is None and any(marker in line for marker in PROVISIONED):
                 provisioned = time.monotonic() - started
         returncode = process.wait()
         watchdog.cancel()
     wall, cpu = time.monotonic() - started, _children_cpu() - cpu
+    phases = read_report(log.read_text(errors="replace"))  # the build's own end-of-build lines, if any
     step = {"step": name, "command": " ".join(command), "returncode": returncode,
             "wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
             "busy": round(cpu / wall / (os.cpu_count() or 1), 3), "load_before": round(load, 2),
-            "provisioned_after_seconds": None if provisioned is None else round(provisioned, 1)}
+            "provisioned_after_seconds": None if provisioned is None else round(provisioned, 1),
+            **({"phases": phases} if phases else {})}
     print(f"==> benchmark: {name}: {wall:.0f} s, {cpu:.0f} s of CPU, exit {returncode}", flush=True)
     return step
 
