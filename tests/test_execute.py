@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import sys
 import threading
 import time
 from pathlib import Path
@@ -10,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ftbook.build import execute
-from ftbook.build.cells import DOCS, notebooks
+from ftbook.build.cells import DOCS, chapter_name, notebooks
 from ftbook.build.execute import KERNEL, Chapter, ChapterFailed, Readiness, execute_ahead, plan, runs_alone
 from ftbook.build.inputs import Inputs
 from ftbook.build.phases import Phases, machine_cpu_seconds, read_report
@@ -186,3 +189,40 @@ def test_the_phase_report_reads_back_and_measures_real_cpu():
     assert read["wall_seconds"] >= 0.3
     if machine_cpu_seconds() is not None:  # Linux: the machine's busy time covers the spin
         assert read["cpu_seconds"] >= 0.2
+
+
+# Chapters whose outputs depend on nothing that varies between runs (no timing, no race), each a few seconds.
+DETERMINISTIC = ("family/index", "guarantees", "python-3-15")
+
+
+WHEN = re.compile(r"Executed \d{4}-\d\d-\d\d \d\d:\d\d UTC")  # the first cell's stamp: when, to the minute
+
+
+def stored_outputs(cache: Path) -> dict[str, str]:
+    """Each chapter's code cells' outputs as the execution cache holds them for Sphinx, but for when."""
+    from jupyter_cache import get_cache
+
+    stored = get_cache(str(cache))
+    outputs = {}
+    for record in stored.list_cache_records():
+        cells = stored.get_cache_bundle(record.pk).nb.cells
+        code = [cell.get("outputs") for cell in cells if cell.cell_type == "code"]
+        outputs[Path(record.uri).stem] = WHEN.sub("Executed (when) UTC", json.dumps(code, sort_keys=True))
+    return outputs
+
+
+@pytest.mark.needs_envs("sources")
+def test_chapters_side_by_side_store_what_one_at_a_time_stores(tmp_path, monkeypatch):
+    """The pages are the same either way: real chapters, real kernels, two processes sharing one cache."""
+    paths = [path for path in notebooks() if chapter_name(path) in DETERMINISTIC]
+    outputs = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(execute, "EXECUTION_CACHE", tmp_path / f"cache-{workers}")
+        monkeypatch.setattr(execute, "MARKERS", tmp_path / f"markers-{workers}")
+        chapters = plan(Path(sys.prefix), paths)
+        readiness = ready(*{need for chapter in chapters for need in chapter.needs} - {KERNEL})
+        seconds = execute_ahead(chapters, Path(sys.executable), readiness, print, workers=workers)
+        assert sorted(seconds) == sorted(DETERMINISTIC)
+        assert all(chapter.is_done() for chapter in chapters)
+        outputs[workers] = stored_outputs(tmp_path / f"cache-{workers}")
+    assert len(outputs[1]) == len(DETERMINISTIC) and outputs[1] == outputs[2]

@@ -32,6 +32,7 @@ rebuild skip the chapter without starting Python.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import hashlib
@@ -97,9 +98,9 @@ class Chapter:
         return self.marker.is_file() and self.marker.read_text() == key
 
 
-def marker(name: str) -> Path:
+def marker(name: str, folder: Path | None = None) -> Path:
     """The file that holds the key of a chapter's last stored execution (its stamped text's SHA-256)."""
-    return MARKERS / (name.replace("/", "--") + ".sha256")
+    return (folder or MARKERS) / (name.replace("/", "--") + ".sha256")
 
 
 def forget_executed() -> None:
@@ -327,7 +328,8 @@ def _execute(chapter: Chapter, python: Path, log: Callable[[str], None]) -> floa
         + f"; load average {load:.2f}")
     output = cache_dir("logs") / f"chapter-{chapter.name.replace('/', '--')}-{os.getpid()}.log"
     with open(output, "w") as out:
-        result = subprocess.run([str(python), "-m", "ftbook.build.execute", str(chapter.path)],
+        result = subprocess.run([str(python), "-m", "ftbook.build.execute", str(chapter.path),
+                                 "--cache", str(EXECUTION_CACHE), "--markers", str(MARKERS)],
                                 stdout=out, stderr=subprocess.STDOUT, cwd=DOCS.parent)
     took = time.monotonic() - started
     if result.returncode != 0:
@@ -363,13 +365,13 @@ def _conf_values() -> dict:
     return namespace
 
 
-def cache_lock():
-    """The execution cache has one writer at a time: its database, across the chapters' processes."""
-    return exclusive(f"execution-cache-{hashlib.sha256(str(EXECUTION_CACHE).encode()).hexdigest()[:12]}",
+def cache_lock(cache: Path):
+    """An execution cache has one user at a time: its database, across the chapters' processes."""
+    return exclusive(f"execution-cache-{hashlib.sha256(str(cache).encode()).hexdigest()[:12]}",
                      log=lambda line: None)
 
 
-def execute_one(path: Path) -> int:
+def execute_one(path: Path, cache_path: Path = EXECUTION_CACHE, markers: Path = MARKERS) -> int:
     """Execute one chapter into the execution cache (unless it is there); 0 on success.
 
     A failure is written as Sphinx's warning would be (``ftbook.build.failures``
@@ -383,8 +385,8 @@ def execute_one(path: Path) -> int:
 
     text, inputs = stamped(path)
     notebook = _notebook(path, text)
-    with cache_lock():
-        cache = get_cache(str(EXECUTION_CACHE))
+    with cache_lock(cache_path):
+        cache = get_cache(str(cache_path))
         try:
             cache.match_cache_notebook(notebook)
             found = True
@@ -398,13 +400,13 @@ def execute_one(path: Path) -> int:
             print(f"{path}: WARNING: Executing notebook failed: {type(result.err).__name__}\n"
                   f"{result.exc_string} [mystnb.exec]", flush=True)
             return 1
-        with cache_lock():
-            get_cache(str(EXECUTION_CACHE)).cache_notebook_bundle(
+        with cache_lock(cache_path):
+            get_cache(str(cache_path)).cache_notebook_bundle(
                 CacheBundleIn(notebook, str(path), data={"execution_seconds": result.time}),
                 check_validity=False, overwrite=True)
         print(f"{chapter_name(path)}: executed in {result.time:.1f} s", flush=True)
-    MARKERS.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(marker(chapter_name(path)), hashlib.sha256(text.encode()).hexdigest())
+    markers.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker(chapter_name(path), markers), hashlib.sha256(text.encode()).hexdigest())
     return 0
 
 
@@ -429,12 +431,15 @@ def record_durations(seconds: dict[str, float]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not Path(args[0]).is_file():
-        print("usage: python -m ftbook.build.execute docs/chapters/NAME.md (one chapter's path)",
-              file=sys.stderr)
-        return 2
-    return execute_one(Path(args[0]).resolve())
+    parser = argparse.ArgumentParser(prog="python -m ftbook.build.execute",
+                                     description="Execute one chapter into the execution cache.")
+    parser.add_argument("chapter", type=Path, help="the chapter's path, docs/chapters/NAME.md")
+    parser.add_argument("--cache", type=Path, default=EXECUTION_CACHE, help="the execution cache")
+    parser.add_argument("--markers", type=Path, default=MARKERS, help="where to note what was executed")
+    args = parser.parse_args(argv)
+    if not args.chapter.is_file():
+        parser.exit(2, f"error: no chapter at {args.chapter}\n")
+    return execute_one(args.chapter.resolve(), args.cache, args.markers)
 
 
 if __name__ == "__main__":
