@@ -428,22 +428,26 @@ def tests(session: nox.Session) -> None:
     """The pytest suite (provisioning, GIL check, examples, end-to-end book build).
 
     With no arguments every test runs, so every interpreter is provisioned
-    (side by side). With pytest arguments (``-- -k gil``), the selected
-    tests are collected first and only the book environments they are
-    marked as needing (``needs_envs``) are made: a 3.14t-only selection
+    (side by side), and the test files run in as many pytest processes at
+    once as there are cores (``FTBOOK_JOBS``; ftbook.tools.tests_side_by_side).
+    With pytest arguments (``-- -k gil``), one pytest runs them, and the
+    selected tests are collected first: only the book environments they are
+    marked as needing (``needs_envs``) are made, so a 3.14t-only selection
     never builds 3.13t or the TSAN interpreter.
     """
     if not session.posargs:
         python = book_session(session)
-    else:
-        python = provision(session, "book")
-        needed = selected_tests_need(session, python)
-        if set(needed) == set(BOOK_ENVS):
-            session.log("the selected tests need every book environment (they build the book)")
-            python = book_session(session)
-        elif needed:
-            session.log(f"the selected tests need the book environments {', '.join(needed)}")
-            python = provision(session, "book", needed)
+        # Independent test files in side-by-side pytest processes (ftbook.tools.tests_side_by_side).
+        session.run(str(python), "-m", "ftbook.tools.tests_side_by_side", external=True)
+        return
+    python = provision(session, "book")
+    needed = selected_tests_need(session, python)
+    if set(needed) == set(BOOK_ENVS):
+        session.log("the selected tests need every book environment (they build the book)")
+        python = book_session(session)
+    elif needed:
+        session.log(f"the selected tests need the book environments {', '.join(needed)}")
+        python = provision(session, "book", needed)
     session.run(str(python), "-m", "pytest", *session.posargs, external=True)
 
 

@@ -46,6 +46,7 @@ runs what), ``lint_chapters``, ``browser`` (the headless-browser check),
 ``words`` (the words each page shows, against its part's budget),
 ``benchmark`` (a newcomer's first build, timed, for the measurements page),
 ``under_load`` (how often each race the claims need is missed with every core busy),
+``tests_side_by_side`` (the test files in pytest processes side by side, ``nox -s tests``),
 ``examples_check`` (``nox -s examples``). ``python -m ftbook`` finds or builds
 an interpreter or a book environment.
 """

@@ -237,12 +237,12 @@ class ChapterFailed(ProvisionError):
 
 
 def jobs() -> int:
-    """How many chapters run at once: ``FTBOOK_JOBS``, else one per core."""
+    """How many chapters (or test processes) run at once: ``FTBOOK_JOBS``, else one per core."""
     value = os.environ.get(JOBS_VARIABLE, "")
     if not value:
         return os.cpu_count() or 1
     if not value.isdigit() or int(value) < 1:
-        raise ChapterFailed(f"{JOBS_VARIABLE}={value!r}: give a whole number of chapters to run at once "
+        raise ChapterFailed(f"{JOBS_VARIABLE}={value!r}: give a whole number of jobs to run at once "
                             "(1 or more)")
     return int(value)
 
