@@ -140,7 +140,7 @@ def test_runs_alone_is_read_from_the_front_matter_only():
 
 # What in a chapter's code makes its output a timing or a rate: a clock, a run's seconds, a stress run.
 MEASURES = re.compile(r"timeit|perf_counter|metadata_bench|\.seconds\b|\[['\"]seconds['\"]\]"
-                      r"|\"stress\"|\bSTRESS\b")
+                      r"|['\"]--mode['\"],\s*['\"]stress['\"]|\bSTRESS\s*=")
 # Chapters that print seconds measured elsewhere, not by running beside other chapters.
 MEASURED_ELSEWHERE = {"finding-races/build-cpython": "the interpreters' build times, from provisioning"}
 
