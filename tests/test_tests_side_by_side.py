@@ -61,6 +61,16 @@ def test_groups_run_at_once_and_a_failure_is_reported_with_its_summary(tmp_path,
     assert set(seconds) == {"test_one.py", "test_two.py", "test_three.py"} and seconds["test_one.py"] >= 1.5
 
 
+def test_seconds_are_read_per_test_file_whatever_folders_are_called(tmp_path):
+    junit = tmp_path / "report.xml"
+    junit.write_text('<testsuites><testsuite>'
+                     '<testcase classname="test_pytest_made_this_0.test_one" name="test_a" time="1.5"/>'
+                     '<testcase classname="tests.test_claims.TestClaims" name="test_b" time="2.0"/>'
+                     '<testcase classname="tests.test_claims" name="test_c" time="0.5"/>'
+                     '</testsuite></testsuites>')
+    assert side_by_side.file_seconds(junit) == {"test_one.py": 1.5, "test_claims.py": 2.5}
+
+
 def test_every_test_file_is_in_exactly_one_group():
     groups = side_by_side.split(side_by_side.test_files(), side_by_side.recorded(), 2)
     placed = [path for group in groups for path in group]

@@ -69,8 +69,10 @@ def file_seconds(junit: Path) -> dict[str, float]:
     """Seconds per test file in a JUnit XML report (each case's setup, call and teardown)."""
     seconds: dict[str, float] = {}
     for case in ElementTree.parse(junit).iter("testcase"):
+        # "tests.test_claims" or "tests.test_claims.TestX": the module is the last part named test_*
+        # (a folder before it may be named so too, as pytest's temporary folders are).
         module = (case.get("classname") or "").split(".")
-        name = next((f"{part}.py" for part in module if part.startswith("test_")), None)
+        name = next((f"{part}.py" for part in reversed(module) if part.startswith("test_")), None)
         if name:
             seconds[name] = seconds.get(name, 0.0) + float(case.get("time") or 0)
     return seconds
