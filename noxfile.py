@@ -39,6 +39,7 @@ from ftbook.build.execute import (  # noqa: E402
     DEMO,
     DEMO_TSAN,
     EXECUTED_AHEAD,
+    EXECUTION_CACHE,
     KERNEL,
     Readiness,
     execute_ahead,
@@ -313,7 +314,7 @@ def sphinx_arguments(session: nox.Session) -> list[str]:
         posargs.remove(RERUN_ALL)
         session.log(f"{RERUN_ALL}: emptying the execution cache; every chapter will be executed again")
         forget_executed()
-        posargs = [*rerun_all(BUILD / ".jupyter_cache"), *posargs]
+        posargs = [*rerun_all(EXECUTION_CACHE), *posargs]
     return posargs
 
 

@@ -19,13 +19,9 @@ from ftbook.tools.under_load import busy_cores
 from ftbook.tsan import UntilRace
 
 
-def claim_modules():
-    return ftbook.claims.modules()
-
-
 def claim_params():
     params = []
-    for module in claim_modules():
+    for module in ftbook.claims.modules():
         for claim, runs in module.TEST_RUNS:
             envs = sorted({run.env for run in runs if run.env is not None})
             if any(run.reads_released_sources for run in runs):
@@ -51,7 +47,7 @@ def outcomes(run):
 
 def test_every_claim_has_a_run_and_a_reason():
     """A claim that no test runs, or whose race is not named, is a claim nobody checks or understands."""
-    for module in claim_modules():
+    for module in ftbook.claims.modules():
         tested = {claim for claim, _ in module.TEST_RUNS}
         for name, function in vars(module).items():
             if callable(function) and getattr(function, "__module__", None) == module.__name__ \

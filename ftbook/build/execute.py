@@ -50,7 +50,7 @@ from pathlib import Path
 from ftbook import ProvisionError
 from ftbook.build.cells import DOCS, chapter_name, notebooks
 from ftbook.build.inputs import Inputs, chapter_inputs, with_digest
-from ftbook.provision.cache import atomic_write_text, cache_dir, exclusive, format_seconds
+from ftbook.provision.cache import atomic_write_text, cache_dir, folder_lock, format_seconds
 
 BUILD = DOCS / "_build"
 EXECUTION_CACHE = BUILD / ".jupyter_cache"  # docs/conf.py's nb_execution_cache_path
@@ -94,8 +94,13 @@ class Chapter:
 
         Call it once the chapter's needs are ready: the key covers its environments' stamps.
         """
-        key = hashlib.sha256(with_digest(self.text, self.inputs.digest()).encode()).hexdigest()
+        key = execution_key(with_digest(self.text, self.inputs.digest()))
         return self.marker.is_file() and self.marker.read_text() == key
+
+
+def execution_key(stamped_text: str) -> str:
+    """What a marker holds: the SHA-256 of the text Sphinx will parse, its inputs digest stamped in."""
+    return hashlib.sha256(stamped_text.encode()).hexdigest()
 
 
 def marker(name: str, folder: Path | None = None) -> Path:
@@ -365,12 +370,6 @@ def _conf_values() -> dict:
     return namespace
 
 
-def cache_lock(cache: Path):
-    """An execution cache has one user at a time: its database, across the chapters' processes."""
-    return exclusive(f"execution-cache-{hashlib.sha256(str(cache).encode()).hexdigest()[:12]}",
-                     log=lambda line: None)
-
-
 def execute_one(path: Path, cache_path: Path = EXECUTION_CACHE, markers: Path = MARKERS) -> int:
     """Execute one chapter into the execution cache (unless it is there); 0 on success.
 
@@ -385,7 +384,8 @@ def execute_one(path: Path, cache_path: Path = EXECUTION_CACHE, markers: Path = 
 
     text, inputs = stamped(path)
     notebook = _notebook(path, text)
-    with cache_lock(cache_path):
+    # The cache's database has one user at a time, across the chapters' processes.
+    with folder_lock(cache_path, log=lambda line: None):
         cache = get_cache(str(cache_path))
         try:
             cache.match_cache_notebook(notebook)
@@ -400,13 +400,13 @@ def execute_one(path: Path, cache_path: Path = EXECUTION_CACHE, markers: Path = 
             print(f"{path}: WARNING: Executing notebook failed: {type(result.err).__name__}\n"
                   f"{result.exc_string} [mystnb.exec]", flush=True)
             return 1
-        with cache_lock(cache_path):
+        with folder_lock(cache_path, log=lambda line: None):
             get_cache(str(cache_path)).cache_notebook_bundle(
                 CacheBundleIn(notebook, str(path), data={"execution_seconds": result.time}),
                 check_validity=False, overwrite=True)
         print(f"{chapter_name(path)}: executed in {result.time:.1f} s", flush=True)
     markers.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(marker(chapter_name(path), markers), hashlib.sha256(text.encode()).hexdigest())
+    atomic_write_text(marker(chapter_name(path), markers), execution_key(text))
     return 0
 
 

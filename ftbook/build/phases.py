@@ -78,4 +78,4 @@ class Phases:
     def report(self) -> list[str]:
         cores = os.cpu_count() or 1
         with self._lock:
-            return [f"{phase.line(cores)}" for phase in self._phases.values() if phase.ended is not None]
+            return [phase.line(cores) for phase in self._phases.values() if phase.ended is not None]
