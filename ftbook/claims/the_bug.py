@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ftbook.build import CELL_TIMEOUT
 from ftbook.provision.sources import sdist_dir
 from ftbook.run import ExampleRun, Outcome
 
@@ -70,24 +71,42 @@ def numpy_test_runs_ran_as_labelled(outcome: Outcome) -> None:
     assert len(summary["runs"]) == _runs_asked(outcome) and summary["other"] == 0, summary["runs"]
 
 
-def _numpy_test_run(env, *, run_threaded_of_2_2_3=False):
-    """One run of the test 2.2.3 added, copied out of its sdist, as the chapter runs it."""
+SCIPY_TESTS = "scipy.stats.tests.test_hypotests"
+SOMERSD = ("--pyargs", SCIPY_TESTS, "-k", "TestSomersD and test_strided", "--parallel-threads=40")
+# Each configuration's runs fit in one chapter cell: a run that hangs (a dying interpreter can) is
+# killed after its run_seconds and counted as timed out; all the runs stop at BUDGET; the request
+# itself is killed only after that, so a hang is reported, never a missing summary.
+CELL_SECONDS = CELL_TIMEOUT - 30  # a margin under the book's limit per cell
+BUDGET = CELL_SECONDS - 30  # pytest_runs.py's own limit, inside the cell's
+
+
+def _bounded_runs(env, runs, run_seconds, *arguments, variables=()) -> ExampleRun:
+    """*runs* pytest processes in book environment *env*, each killed after *run_seconds*, all in BUDGET."""
+    return ExampleRun("pytest_runs.py", ("--runs", str(runs), "--run-timeout", str(run_seconds),
+                                         "--timeout", str(BUDGET), "--json", *arguments),
+                      env=env, variables=tuple(variables), timeout=CELL_SECONDS)
+
+
+def scipy_runs(env, runs, *pytest_options) -> ExampleRun:
+    """*runs* pytest processes of SciPy's TestSomersD::test_strided on 40 threads in *env*.
+
+    A run takes 3–7 s on an idle 2-core machine, so 40 s is a hang (or a machine very busy).
+    """
+    return _bounded_runs(env, runs, 40, "--import-check", SCIPY_TESTS, "--", *SOMERSD, *pytest_options)
+
+
+def numpy_test_runs(env, runs, *pytest_options, run_threaded_of_2_2_3=False) -> ExampleRun:
+    """*runs* pytest processes of the test_multithreaded_repeat 2.2.3 added, copied out of its sdist.
+
+    With *run_threaded_of_2_2_3*, a pytest plugin (``examples/numpy_run_threaded.py``) swaps 2.2.3's
+    ``run_threaded`` in for the installed release's. A run takes 2–3 s on an idle 2-core machine.
+    """
     sources = sdist_dir("2.2.3") / "numpy"
-    plugin = ("-p", "numpy_run_threaded") if run_threaded_of_2_2_3 else ()
-    variables = (("NUMPY_RUN_THREADED_FROM", str(sources / "testing/_private/utils.py")),)
     test = str(sources / "_core/tests/test_multithreading.py")
-    return ExampleRun("pytest_runs.py", ("--runs", "1", "--copy-test", test, "--json", "--", *plugin,
-                                         "-k", "test_multithreaded_repeat"),
-                      env=env, variables=variables if run_threaded_of_2_2_3 else ())
-
-
-def _scipy_run(env):
-    """One pytest run of SciPy's TestSomersD::test_strided, 40 threads × 200 iterations, as the chapter's."""
-    test = "scipy.stats.tests.test_hypotests"
-    pytest = ("--pyargs", test, "-k", "TestSomersD and test_strided", "--parallel-threads=40",
-              "--iterations=200")
-    return ExampleRun("pytest_runs.py", ("--runs", "1", "--import-check", test, "--json", "--", *pytest),
-                      env=env)
+    plugin = ("-p", "numpy_run_threaded") if run_threaded_of_2_2_3 else ()
+    helper = (("NUMPY_RUN_THREADED_FROM", str(sources / "testing/_private/utils.py")),)
+    return _bounded_runs(env, runs, 20, "--copy-test", test, "--", *plugin, *pytest_options,
+                         "-k", "test_multithreaded_repeat", variables=helper if run_threaded_of_2_2_3 else ())
 
 
 def _runs(env, gil=False):
@@ -139,9 +158,9 @@ TEST_RUNS = [
     (no_repeat_race_without_the_bug, _runs("numpy-2.2.3")),
     (no_repeat_race_without_the_bug, _runs(None)),
     (buggy_runs_ran_as_labelled, _runs("numpy-2.2.2")),
-    (scipy_test_passes_with_the_fix, [_scipy_run("scipy-numpy-2.2.3")]),
-    (scipy_runs_ran_as_labelled, [_scipy_run("scipy-numpy-2.2.2")]),
-    (numpy_test_as_shipped_cannot_start_on_2_2_2, [_numpy_test_run("scipy-numpy-2.2.2")]),
-    (numpy_test_passes_with_the_fix, [_numpy_test_run("scipy-numpy-2.2.3")]),
-    (numpy_test_runs_ran_as_labelled, [_numpy_test_run("scipy-numpy-2.2.2", run_threaded_of_2_2_3=True)]),
+    (scipy_test_passes_with_the_fix, [scipy_runs("scipy-numpy-2.2.3", 1, "--iterations=200")]),
+    (scipy_runs_ran_as_labelled, [scipy_runs("scipy-numpy-2.2.2", 1, "--iterations=200")]),
+    (numpy_test_as_shipped_cannot_start_on_2_2_2, [numpy_test_runs("scipy-numpy-2.2.2", 1)]),
+    (numpy_test_passes_with_the_fix, [numpy_test_runs("scipy-numpy-2.2.3", 1)]),
+    (numpy_test_runs_ran_as_labelled, [numpy_test_runs("scipy-numpy-2.2.2", 1, run_threaded_of_2_2_3=True)]),
 ]
