@@ -271,3 +271,58 @@ def test_source_urls_try_python_org_first():
         "https://www.python.org/ftp/python/3.13.5/Python-3.13.5.tar.xz",
         "http://deb.example/debian/pool/main/p/python3.13/python3.13_3.13.5.orig.tar.xz",
     ]
+
+
+def counting_python(path: Path, calls: Path, *, version=(3, 14, 7)) -> Path:
+    """A fake interpreter that appends a line to *calls* each time it is started, slowly (as TSAN's does)."""
+    answer = json.dumps({"executable": str(path), "version": list(version), "gil_disabled_build": True,
+                         "tsan": False, "missing_modules": []})
+    path.write_text(f"#!/bin/sh\necho started >> '{calls}'\nsleep 0.3\necho '{answer}'\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_threads_probing_one_interpreter_at_once_start_it_once(tmp_path):
+    """Race guarded: provisioning's chains probe the same interpreter side by side; the memo has one owner."""
+    calls = tmp_path / "calls"
+    python = counting_python(tmp_path / "python3.14t", calls)
+    barrier = threading.Barrier(8)
+    answers = []
+
+    def ask():
+        barrier.wait()
+        answers.append(interpreters.probe(python))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(answers) == 8 and all(answer["version"] == [3, 14, 7] for answer in answers)
+    assert calls.read_text().count("started") == 1
+    answers[0]["version"] = "changed by a caller"  # each caller gets its own copy
+    assert interpreters.probe(python)["version"] == [3, 14, 7]
+
+
+def test_a_rewritten_interpreter_is_probed_again(tmp_path):
+    calls = tmp_path / "calls"
+    python = counting_python(tmp_path / "python3.14t", calls)
+    assert interpreters.probe(python)["version"] == [3, 14, 7]
+    counting_python(tmp_path / "python3.14t", calls, version=(3, 13, 9))
+    assert interpreters.probe(python)["version"] == [3, 13, 9]
+    assert calls.read_text().count("started") == 2
+
+
+def test_a_failed_probe_is_not_remembered(tmp_path):
+    """An interpreter that could not answer (not yet installed, a library missing) may answer next time."""
+    broken = tmp_path / "broken"
+    broken.touch()
+    answer = json.dumps({"executable": "x", "version": [3, 14, 7], "gil_disabled_build": True,
+                         "tsan": False, "missing_modules": []})
+    python = tmp_path / "python3.14t"
+    python.write_text(f"#!/bin/sh\n[ -e '{broken}' ] && exit 3\necho '{answer}'\n")
+    python.chmod(0o755)
+    with pytest.raises(ProvisionError, match="status 3"):
+        interpreters.probe(python)
+    broken.unlink()  # the interpreter's file is unchanged: only a remembered failure could fail again
+    assert interpreters.probe(python)["version"] == [3, 14, 7]

@@ -33,6 +33,7 @@ import signal
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -230,8 +231,37 @@ print(json.dumps({
 """.replace("REQUIRED_NAMES", repr(sorted(REQUIRED_MODULES)))
 
 
+# What each interpreter file answered, for this process: a provisioning run asks an interpreter once,
+# however many environments and chains it serves (the TSAN interpreter takes ~0.8 s to start, and the
+# docs session used to ask it six times). Keyed by the file's identity, so a rebuilt or rewritten
+# interpreter is asked again. _probed_lock owns both dicts; each file's own lock makes its callers wait
+# for one answer rather than all starting the interpreter at once.
+_probed: dict[tuple, dict] = {}
+_probing: dict[tuple, threading.Lock] = {}
+_probed_lock = threading.Lock()
+
+
 def probe(python: str | os.PathLike[str]) -> dict:
-    """Ask *python* what it is. Raises ``ProvisionError`` if it cannot answer."""
+    """Ask *python* what it is (once per process and interpreter file). Raises ``ProvisionError`` if it cannot
+    answer; a failed answer is not remembered."""
+    try:
+        found = os.stat(python)
+    except OSError:
+        return _ask(python)  # it says why, in the words of a failed run
+    identity = (os.path.realpath(python), found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+    with _probed_lock:
+        own = _probing.setdefault(identity, threading.Lock())
+    with own:
+        with _probed_lock:
+            known = _probed.get(identity)
+        if known is None:
+            known = _ask(python)
+            with _probed_lock:
+                _probed[identity] = known
+    return dict(known)
+
+
+def _ask(python: str | os.PathLike[str]) -> dict:
     try:
         done = subprocess.run(
             [os.fspath(python), "-I", "-c", _PROBE], capture_output=True, text=True, timeout=60
