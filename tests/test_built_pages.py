@@ -5,13 +5,14 @@ projects built here in a few seconds: a copy of ``ftbook/`` and
 ``examples/`` beside a ``docs/`` folder with no executable chapter.
 """
 
+import json
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from ftbook.build.sphinxext import raw_markdown
+from ftbook.build.sphinxext import CLEAN_PAGES, raw_markdown
 from ftbook.run import ROOT, run_command
 
 CONF = '''
@@ -73,6 +74,19 @@ def test_a_table_cut_by_a_blank_line_fails_the_build_naming_the_page(book):
     assert "page.md: WARNING: the built page shows raw Markdown" in warnings[0]
     assert "'| three | four |'" in warnings[0]
 
+
+
+def test_a_page_showing_raw_markdown_keeps_failing_when_nothing_changed(book):
+    """The check remembers clean pages only: an unchanged rebuild skips them, never a page that failed."""
+    (book / "docs" / "page.md").write_text(f"# Page\n\n{TABLE}\n| three | four |\n")
+    for _ in range(2):
+        outcome = build(book)
+        assert outcome.returncode == 1 and "the built page shows raw Markdown" in outcome.stderr
+    clean = json.loads((html(book) / CLEAN_PAGES).read_text())
+    assert "page" not in clean and clean, clean
+    (book / "docs" / "page.md").write_text(f"# Page\n\n{TABLE}| three | four |\n")
+    assert build(book).returncode == 0
+    assert "page" in json.loads((html(book) / CLEAN_PAGES).read_text())
 
 def test_an_editors_backup_is_no_example_and_a_gone_examples_page_is_removed(book):
     examples = book / "examples"

@@ -35,6 +35,7 @@ test enforces that), so the comment is never on the page.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 from html.parser import HTMLParser
@@ -258,24 +259,46 @@ def raw_markdown(html: str) -> list[str]:
     return [line for line in lines if _RAW_ROW.match(line) or "**" in line]
 
 
+CLEAN_PAGES = ".raw-markdown-clean.json"  # in the output folder: pages found clean, by size and mtime
+
+
 def check_no_raw_markdown(app: Sphinx, exception: Exception | None) -> None:
     """Warn, once per page, about a built page that shows raw Markdown (``-W``: the build fails).
 
-    Every page is read, not only those written in this build, so that a page
-    keeps failing until it is fixed.
+    Every page is checked, not only those written in this build, so that a
+    page keeps failing until it is fixed. A page found clean is remembered
+    by its size and modification time (:data:`CLEAN_PAGES`) and read again
+    only once it changes: an unchanged rebuild reads none.
     """
     if exception is not None or app.builder.format != "html" or not hasattr(app.builder, "get_outfilename"):
         return
+    memo = Path(app.outdir) / CLEAN_PAGES
+    try:
+        clean_before = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        clean_before = {}
+    clean = {}
     for docname in sorted(app.env.found_docs):
         page = Path(app.builder.get_outfilename(docname))
-        if not page.is_file():
+        try:
+            found = page.stat()
+        except OSError:
             continue
-        found = raw_markdown(page.read_text(encoding="utf-8"))
-        if found:
-            first = found[0] if len(found[0]) <= 80 else found[0][:77] + "..."
-            more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+        identity = [found.st_size, found.st_mtime_ns]
+        if clean_before.get(docname) == identity:
+            clean[docname] = identity
+            continue
+        shown = raw_markdown(page.read_text(encoding="utf-8"))
+        if shown:
+            first = shown[0] if len(shown[0]) <= 80 else shown[0][:77] + "..."
+            more = f" and {len(shown) - 1} more" if len(shown) > 1 else ""
             logger.warning("the built page shows raw Markdown (a table row a blank line cut off, or "
                            "unpaired **): %r%s", first, more, location=docname)
+        else:
+            clean[docname] = identity
+    if clean != clean_before:
+        # The output folder has one builder at a time (the nox sessions hold its lock); atomic all the same.
+        atomic_write_text(memo, json.dumps(clean, indent=0, sort_keys=True))
 
 
 def setup(app: Sphinx) -> dict:
