@@ -1,0 +1,67 @@
+"""patches/: the book's proposed changes to a NumPy release apply to that release's sdist as they stand.
+
+Each patch must apply on its own and all of them in order, with ``patch -p1`` and no fuzz (a hunk
+that only applies with fuzz was written against other code), and say which remedy it uses.
+"""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ftbook.provision.sources import SOURCES, numpy_sdist
+from ftbook.run import ROOT
+
+PATCHES = ROOT / "patches"
+RELEASES = sorted(folder.name.removeprefix("numpy-") for folder in PATCHES.glob("numpy-*"))
+REMEDIES = ("copy, then modify", "compute locally, validate, store once",
+            "delete a write that stores what is already there")
+
+
+def patches(release):
+    return sorted((PATCHES / f"numpy-{release}").glob("*.patch"))
+
+
+def apply(patch: Path, tree: Path, *extra: str) -> subprocess.CompletedProcess:
+    if shutil.which("patch") is None:
+        pytest.fail("these tests need the patch program (Debian/Ubuntu: apt-get install patch)")
+    command = ["patch", "-p1", "--fuzz=0", "--forward", "--batch", "--no-backup-if-mismatch", *extra]
+    return subprocess.run([*command, "-i", str(patch)], cwd=tree, capture_output=True, text=True, timeout=60)
+
+
+def touched(patch: Path) -> list[str]:
+    """The files *patch* changes, relative to the sdist's top folder."""
+    return re.findall(r"^\+\+\+ b/(\S+)", patch.read_text(), re.MULTILINE)
+
+
+def test_there_are_patches_for_a_release():
+    assert RELEASES and all(patches(release) for release in RELEASES), RELEASES
+
+
+@pytest.mark.needs_envs(SOURCES)
+@pytest.mark.parametrize("release", RELEASES)
+def test_each_patch_applies_alone_and_all_apply_in_order(release, tmp_path):
+    pristine = numpy_sdist(release, log=lambda _: None)
+    for patch in patches(release):
+        applied = apply(patch, pristine, "--dry-run")
+        assert applied.returncode == 0, f"{patch.name}, on the sdist:\n{applied.stdout}{applied.stderr}"
+    tree = tmp_path / f"numpy-{release}"  # the files the patches change, as released
+    for name in {name for patch in patches(release) for name in touched(patch)}:
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(pristine / name, tree / name)
+    for patch in patches(release):
+        applied = apply(patch, tree)
+        assert applied.returncode == 0, f"{patch.name}, after those before:\n{applied.stdout}{applied.stderr}"
+    assert not list(tree.rglob("*.rej"))
+
+
+@pytest.mark.parametrize("patch", [p for release in RELEASES for p in patches(release)], ids=lambda p: p.name)
+def test_each_patch_says_what_it_fixes_and_by_which_remedy(patch):
+    text = patch.read_text()
+    preamble, _, diff = text.partition("\n--- a/")
+    assert re.match(r"BUG: \S", preamble), "the first line is a NumPy-style title: BUG: ..."
+    remedy = re.search(r"^Remedy: (.+?)[.(\n]", preamble, re.MULTILINE)
+    assert remedy and remedy.group(1).strip().lower() in REMEDIES, remedy
+    assert diff and "\n+++ b/" in "\n--- a/" + diff, "a unified diff follows the description"
