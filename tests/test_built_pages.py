@@ -75,7 +75,6 @@ def test_a_table_cut_by_a_blank_line_fails_the_build_naming_the_page(book):
     assert "'| three | four |'" in warnings[0]
 
 
-
 def test_a_page_showing_raw_markdown_keeps_failing_when_nothing_changed(book):
     """The check remembers clean pages only: an unchanged rebuild skips them, never a page that failed."""
     (book / "docs" / "page.md").write_text(f"# Page\n\n{TABLE}\n| three | four |\n")
@@ -87,6 +86,7 @@ def test_a_page_showing_raw_markdown_keeps_failing_when_nothing_changed(book):
     (book / "docs" / "page.md").write_text(f"# Page\n\n{TABLE}| three | four |\n")
     assert build(book).returncode == 0
     assert "page" in json.loads((html(book) / CLEAN_PAGES).read_text())
+
 
 def test_an_editors_backup_is_no_example_and_a_gone_examples_page_is_removed(book):
     examples = book / "examples"

@@ -116,8 +116,6 @@ def _runs(env, gil=False):
             ExampleRun("shape_watcher.py", watch, env=env, gil=gil)]
 
 
-
-
 def _runs_asked(outcome: Outcome) -> int:
     args = list(outcome.request.args)
     return int(args[args.index("--runs") + 1])
