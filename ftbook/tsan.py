@@ -99,9 +99,22 @@ class Report:
         """A data race with *function* in the stack of one of its two accesses."""
         return self.kind == "data race" and function in self.functions()
 
-    def is_whole_race_in(self, function: str) -> bool:
-        """A race in *function* whose two stacks TSAN restored, so that a claim can read either."""
-        return self.is_race_in(function) and self.restored
+    def write_by(self, function: str) -> Access | None:
+        """The racing write whose innermost frame of our code (not TSAN's) is *function*, or None."""
+        return next((access for access in self.accesses if "write" in access.header.lower()
+                     and access.own_top is not None and access.own_top.function == function), None)
+
+    def is_whole_race_in(self, function: str, written_by: str | None = None) -> bool:
+        """A race in *function* whose two stacks TSAN restored, so that a claim can read either.
+
+        With *written_by*, only the race whose write :meth:`write_by` that
+        function: one run can report several races with *function* in a
+        stack (``y.flat[x] = x`` on NumPy 2.2.1 reports its byte-order write
+        and, in some runs, a flags write beneath the same call), and a claim
+        about one of them must neither stop at nor read the other.
+        """
+        return (self.is_race_in(function) and self.restored
+                and (written_by is None or self.write_by(written_by) is not None))
 
     def excerpt(self, max_frames: int = 4, through: str | None = None) -> str:
         """The kind, each access with its top frames, and the summary line.
@@ -189,8 +202,8 @@ class TsanRun:
     def races_in(self, function: str) -> list[Report]:
         return [r for r in self.reports if r.is_race_in(function)]
 
-    def whole_races_in(self, function: str) -> list[Report]:
-        return [r for r in self.reports if r.is_whole_race_in(function)]
+    def whole_races_in(self, function: str, written_by: str | None = None) -> list[Report]:
+        return [r for r in self.reports if r.is_whole_race_in(function, written_by)]
 
     def kinds(self) -> str:
         """The kinds of report the run printed, counted ("2 × data race, 1 × SEGV"), or "none"."""
@@ -279,6 +292,7 @@ class UntilRace:
 
     request: ExampleRun
     function: str
+    written_by: str | None = None  # see Report.is_whole_race_in
 
     def __getattr__(self, name: str):
         if name == "request":  # not set yet (a copy being made): no recursion
@@ -286,7 +300,8 @@ class UntilRace:
         return getattr(self.request, name)
 
     def outcomes(self, seconds: float | None = None) -> list[Outcome]:
-        runs = run_until_race(self.request, self.function, RACE_SECONDS if seconds is None else seconds)
+        runs = run_until_race(self.request, self.function, RACE_SECONDS if seconds is None else seconds,
+                              written_by=self.written_by)
         return [run.outcome for run in runs]
 
 
@@ -295,10 +310,13 @@ class UntilRace:
 RACE_SECONDS = 150
 
 
-def run_until_race(request: ExampleRun, function: str, seconds: float = RACE_SECONDS) -> list[TsanRun]:
+def run_until_race(request: ExampleRun, function: str, seconds: float = RACE_SECONDS, *,
+                   written_by: str | None = None) -> list[TsanRun]:
     """Run *request* until TSAN reports a whole data race naming *function*, or *seconds* are spent.
 
-    Whole: both stacks restored (:attr:`Report.restored`).
+    Whole: both stacks restored (:attr:`Report.restored`); with
+    *written_by*, only a race whose write is that function's
+    (:meth:`Report.is_whole_race_in`).
 
     A race in NumPy's code on a free-threaded CPython is reported only when
     the two accesses really overlap: in between, the threads' atomic updates
@@ -312,6 +330,7 @@ def run_until_race(request: ExampleRun, function: str, seconds: float = RACE_SEC
     """
     runs: list[TsanRun] = []
     started = time.monotonic()
-    while not runs or (not runs[-1].whole_races_in(function) and time.monotonic() - started < seconds):
+    while not runs or (not runs[-1].whole_races_in(function, written_by)
+                       and time.monotonic() - started < seconds):
         runs.append(run_under_tsan(request))
     return runs

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from ftbook.quote import source_lines
 from ftbook.run import EXAMPLES, ExampleRun, Outcome
-from ftbook.tsan import TSAN_EXIT, UntilRace, demo_request, numpy_that_ran, parse_reports, tsan_request
+from ftbook.tsan import (
+    TSAN_EXIT,
+    Report,
+    UntilRace,
+    demo_request,
+    numpy_that_ran,
+    parse_reports,
+    tsan_request,
+)
 
 FIXED_IN = "numpy-2.2.3"  # the first release with the copy-modify fix
 
@@ -87,7 +95,7 @@ def tsan_is_silent_on_copy_modify(outcome: Outcome) -> None:
     assert summary["calls"] == summary["threads"] * summary["iterations"], summary
 
 
-def tsan_names_pyarray_repeat_on_numpy_2_2_2(*attempts: Outcome) -> None:
+def tsan_names_pyarray_repeat_on_numpy_2_2_2(*attempts: Outcome) -> Report:
     """Race: on NumPy 2.2.2 built with ThreadSanitizer, concurrent np.repeat writes the input's shared dims.
 
     In one of the *attempts* (``ftbook.tsan.run_until_race``: a run misses the
@@ -97,18 +105,19 @@ def tsan_names_pyarray_repeat_on_numpy_2_2_2(*attempts: Outcome) -> None:
     block of 32 bytes: a 2-d array's dims and strides, allocated together.
     The race may go on to crash the process after the report (TSAN then
     reports the SEGV too, and the script prints no summary): the NumPy it
-    ran is then read from the environment's stamp.
+    ran is then read from the environment's stamp. Returns the report (the
+    page quotes it).
     """
     outcome = _first_repeat_race(attempts)
     assert outcome.returncode != 0, outcome.describe()
-    report = _repeat_race(outcome)
-    write = next(a for a in report.accesses if "write" in a.header.lower() and
-                 a.frames and a.frames[0].function == "PyArray_Repeat")
-    path, line = write.frames[0].location.split(":")
-    assert path == "item_selection.c", write.frames[0]
+    report = _repeat_write_race(outcome)
+    write = report.write_by(REPEAT_FUNCTION).own_top
+    path, line = write.location.split(":")
+    assert path == "item_selection.c", write
     source = source_lines("2.2.2", "numpy/_core/src/multiarray/item_selection.c")
     assert "PyArray_DIMS(aop)[axis] =" in source[int(line) - 1], source[int(line) - 1]
     assert "Location is heap block of size 32" in outcome.stderr, outcome.stderr[-3000:]
+    return report
 
 
 def tsan_is_silent_about_repeat_on_numpy_2_2_3(*outcomes: Outcome) -> None:
@@ -133,7 +142,7 @@ def tsan_names_the_lines_28197_quoted(*attempts: Outcome) -> None:
     is in its own ``np.repeat`` (the read's innermost frame varies from run
     to run, and the page shows it).
     """
-    report = _repeat_race(_first_repeat_race(attempts))
+    report = _repeat_write_race(_first_repeat_race(attempts))
     source = source_lines("2.2.2", "numpy/_core/src/multiarray/item_selection.c")
     assert "n = PyArray_DIM(aop, axis);" in source[QUOTED_28197["line"] - 1], source[QUOTED_28197["line"] - 1]
     assert all(access.frame_of("PyArray_Repeat") for access in report.accesses), report.excerpt(max_frames=12)
@@ -144,12 +153,19 @@ def _repeat_race(outcome: Outcome):
     return next((r for r in parse_reports(outcome.stderr) if r.is_race_in("PyArray_Repeat")), None)
 
 
+def _repeat_write_race(outcome: Outcome):
+    """The first whole race whose write is ``PyArray_Repeat``'s (what run_until_race awaits), or None."""
+    return next((r for r in parse_reports(outcome.stderr)
+                 if r.is_whole_race_in(REPEAT_FUNCTION, written_by=REPEAT_FUNCTION)), None)
+
+
 def _first_repeat_race(attempts: tuple[Outcome, ...]) -> Outcome:
-    """The first of *attempts* (all on NumPy 2.2.2) in which TSAN reported a race in ``PyArray_Repeat``."""
+    """The first of *attempts* (all on NumPy 2.2.2) in which TSAN reported PyArray_Repeat's racing write."""
     for outcome in attempts:
         assert numpy_that_ran(outcome) == "2.2.2", outcome.describe()
-    found = next((outcome for outcome in attempts if _repeat_race(outcome) is not None), None)
-    assert found is not None, (f"no race in PyArray_Repeat in {len(attempts)} runs:\n"
+    found = next((outcome for outcome in attempts if _repeat_write_race(outcome) is not None), None)
+    assert found is not None, (f"no race written by PyArray_Repeat, both stacks restored, "
+                               f"in {len(attempts)} runs:\n"
                                f"{attempts[-1].stderr[-3000:] if attempts else ''}")
     return found
 
@@ -164,7 +180,9 @@ REPEAT_ON_2_2_2 = tsan_request("repeat_stress.py", *_REPEAT_UNDER_TSAN, options=
 MUTATE_RESTORE_FUNCTION = "repeat_mutate_restore"  # the demo's racing function, in metadata_demo.c
 # The demo's mutate-restore under TSAN (2 threads × 20,000 calls): the chapters run it until reported.
 MUTATE_RESTORE_UNDER_TSAN = demo_request("mutate-restore", threads=2, iterations=20000)
-REPEAT_FUNCTION = "PyArray_Repeat"  # runs of REPEAT_ON_2_2_2 go on until a report names it (run_until_race)
+# Runs of REPEAT_ON_2_2_2 go on until a report's write is this function's (run_until_race's written_by).
+REPEAT_FUNCTION = "PyArray_Repeat"
+REPEAT_WRITE_ON_2_2_2 = UntilRace(REPEAT_ON_2_2_2, REPEAT_FUNCTION, written_by=REPEAT_FUNCTION)
 # The first access of the report in numpy/numpy#28197 (the fix's author's comment of 2025-01-20), quoted.
 QUOTED_28197 = {
     "url": "https://github.com/numpy/numpy/issues/28197",
@@ -181,8 +199,8 @@ TEST_RUNS = [
     (tsan_reports_the_mutate_restore_write,
      [UntilRace(MUTATE_RESTORE_UNDER_TSAN, MUTATE_RESTORE_FUNCTION)]),
     (tsan_is_silent_on_copy_modify, [demo_request("copy-modify")]),
-    (tsan_names_pyarray_repeat_on_numpy_2_2_2, [UntilRace(REPEAT_ON_2_2_2, REPEAT_FUNCTION)]),
-    (tsan_names_the_lines_28197_quoted, [UntilRace(REPEAT_ON_2_2_2, REPEAT_FUNCTION)]),
+    (tsan_names_pyarray_repeat_on_numpy_2_2_2, [REPEAT_WRITE_ON_2_2_2]),
+    (tsan_names_the_lines_28197_quoted, [REPEAT_WRITE_ON_2_2_2]),
     (tsan_is_silent_about_repeat_on_numpy_2_2_3, [REPEAT_ON_2_2_3]),
     (finalize_window_shows_the_result_length,
      [ExampleRun("finalize_window.py", ("--json",), env="numpy-2.2.2")]),

@@ -81,13 +81,13 @@ def measure(name: str, race, runs: int) -> dict:
     measured = []
     for n in range(runs):
         run = run_under_tsan(race.request)
-        reported = bool(run.whole_races_in(race.function))
+        reported = bool(run.whole_races_in(race.function, race.written_by))
         measured.append({"reported": reported, "seconds": round(run.outcome.seconds, 1),
                          "returncode": run.outcome.returncode})
         print(f"  {name} run {n + 1}/{runs}: {'reported' if reported else 'MISSED'} "
               f"in {run.outcome.seconds:.1f} s", flush=True)
     seconds = [run["seconds"] for run in measured]
-    return {"claim": name, "function": race.function, "env": race.request.env,
+    return {"claim": name, "function": race.function, "written_by": race.written_by, "env": race.request.env,
             "command": " ".join([race.request.example, *race.request.args]),
             "misses": sum(not run["reported"] for run in measured),
             "median_seconds": statistics.median(seconds), "runs": measured}
