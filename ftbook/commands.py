@@ -36,6 +36,11 @@ TSAN_NOTE = f"{TSAN_INTERPRETER_NOTE}, with NumPy installed"
 _SETUP_ARGS = " ".join(f"-Csetup-args={arg}" for arg in MESON_ARGS)
 SANITIZED_NOTE = ("# python: that CPython, with NumPy {version} built from its sdist by a plain 3.14t: "
                   f"CC=gcc pip wheel --no-build-isolation {_SETUP_ARGS} numpy-{{version}}/")
+# The same build of a release with this repository's patches to it, applied as instrumented.py does.
+PATCHED_NOTE = ("# python: that CPython, with NumPy {release} patched "
+                "(for p in patches/numpy-{release}/*.patch; do patch -d numpy-{release} -p1 < $p; done) "
+                "and built by a plain 3.14t: "
+                f"CC=gcc pip wheel --no-build-isolation {_SETUP_ARGS} numpy-{{release}}/")
 # A run that reads a released source names it inside this build's cache; the reader's copy is an
 # unpacked sdist in the current folder (numpy-2.2.3/...), which the box says how to get.
 SOURCES_NOTE = ("# numpy-X.Y.Z/: the NumPy X.Y.Z sdist (https://pypi.org/project/numpy/X.Y.Z/#files), "
@@ -98,7 +103,8 @@ def commands_text(*runs: Outcome | ExampleRun, renames: Mapping[str, str] | None
         notes.append(SOURCES_NOTE)
     if sanitized or any(request.env == TSAN_ENV for request in requests):
         notes.append(TSAN_INTERPRETER_NOTE if sanitized else TSAN_NOTE)
-    notes += [SANITIZED_NOTE.format(version=version) for version in sanitized]
+    notes += [PATCHED_NOTE.format(release=version.removesuffix("-patched")) if version.endswith("-patched")
+              else SANITIZED_NOTE.format(version=version) for version in sanitized]
     return console(*notes, *commands)
 
 

@@ -237,8 +237,8 @@ def expected_numpy(env: str | None) -> str:
     from ftbook.provision.envs import BOOK_ENVS
     from ftbook.provision.locks import pinned_version
 
-    if env is not None and BOOK_ENVS[env].sanitized_numpy:
-        return BOOK_ENVS[env].sanitized_numpy  # built here from that release's sdist
+    if env is not None and BOOK_ENVS[env].sanitized_numpy:  # built here from that release's sdist
+        return BOOK_ENVS[env].sanitized_numpy.removesuffix("-patched")  # the patches keep its version
     return pinned_version("book" if env is None else BOOK_ENVS[env].lock.name, "numpy")
 
 

@@ -54,3 +54,12 @@ def test_a_numpy_built_with_threadsanitizer_is_named_with_how_to_build_it():
     box = commands_box(request).data
     assert "with NumPy 2.2.2 built from its sdist" in box and "-Csetup-args=-Db_sanitize=thread" in box
     assert box.index("--with-thread-sanitizer") < box.index("NumPy 2.2.2 built")  # the interpreter first
+
+
+def test_a_patched_numpy_is_named_with_the_patches_to_apply_before_the_same_build():
+    from ftbook.tsan import tsan_request
+
+    request = tsan_request("numpy_races.py", "--case", "sort-order", env="tsan-numpy-2.5.5-patched")
+    box = commands_box(request).data
+    assert "for p in patches/numpy-2.5.5/*.patch; do patch -d numpy-2.5.5 -p1 < $p; done" in box
+    assert "-Csetup-args=-Db_sanitize=thread" in box and "numpy-2.5.5-patched" not in box

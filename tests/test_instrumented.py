@@ -82,3 +82,90 @@ def test_two_threads_asking_for_one_release_build_it_once_then_the_next_is_a_ste
 def test_a_release_without_a_pinned_sdist_is_one_clear_message():
     with pytest.raises(instrumented.ProvisionError, match="no pinned sdist"):
         instrumented.instrumented_wheel("1.0.0")
+
+
+# A patch in the form patches/numpy-<release>/ holds: b.c of the NEW fake sdist, changed by one line.
+FIX_B = """\
+--- a/numpy/b.c
++++ b/numpy/b.c
+@@ -1 +1 @@
+-new
++fixed
+"""
+
+
+def fake_patches(root, text=FIX_B):
+    folder = root / "numpy-2.2.3"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "0001-fix-b.patch").write_text(text)
+    return root
+
+
+def test_a_patched_release_is_a_step_keyed_by_its_patches(tmp_path, monkeypatch):
+    """The patched source is its own folder; its build steps from the release's, recompiling what changed."""
+    monkeypatch.setenv("FTBOOK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(instrumented, "PATCHES", fake_patches(tmp_path / "patches"))
+    sdist = make_sdist(tmp_path / "cache" / "sources" / "numpy-2.2.3", NEW)
+    monkeypatch.setattr(instrumented, "numpy_sdist", lambda version, log: {"2.2.3": sdist}[version])
+    monkeypatch.setattr(instrumented, "_build_tools", lambda log: tmp_path / "tools-python")
+    built = {}
+
+    def fake_build(tools, tree, build, version):
+        built[version] = (tree / "numpy/b.c").read_text()
+        final = instrumented.wheel_dir(version)
+        final.mkdir(parents=True)
+        (final / "numpy-2.2.3-fake.whl").write_text("")
+        (final / instrumented.DONE).write_text("numpy-2.2.3-fake.whl\n")
+        return final / "numpy-2.2.3-fake.whl"
+
+    monkeypatch.setattr(instrumented, "_build", fake_build)
+    said = []
+    instrumented.instrumented_wheel("2.2.3", log=said.append)
+    instrumented.instrumented_wheel("2.2.3-patched", log=said.append)
+    assert built == {"2.2.3": "new\n", "2.2.3-patched": "fixed\n"}
+    assert any("stepping from 2.2.3, 1 files differ" in line for line in said), said
+    assert (sdist / "numpy/b.c").read_text() == "new\n"  # the release's own sources are left alone
+    assert instrumented.series_of("2.2.3-patched") == "2.2"
+    key = instrumented.build_key("2.2.3-patched")
+    fake_patches(tmp_path / "patches", FIX_B.replace("+fixed", "+fixed again"))
+    assert instrumented.build_key("2.2.3-patched") != key  # an edited patch is a new build
+    assert instrumented.build_key("2.2.3") == instrumented.build_key("2.2.3")
+
+
+def test_a_patch_that_does_not_apply_is_one_message_and_leaves_nothing(tmp_path, monkeypatch):
+    stale = FIX_B.replace("-new", "-other")  # written against sources that are not the release's
+    monkeypatch.setattr(instrumented, "PATCHES", fake_patches(tmp_path / "patches", stale))
+    sdist = make_sdist(tmp_path / "sources" / "numpy-2.2.3", NEW)
+    with pytest.raises(instrumented.ProvisionError, match=r"0001-fix-b.patch does not apply to NumPy 2.2.3"):
+        instrumented.patched_source("2.2.3-patched", sdist, log=lambda _: None)
+    assert sorted(path.name for path in (tmp_path / "sources").iterdir()) == ["numpy-2.2.3"]
+
+
+def test_the_books_patches_are_what_the_patched_release_applies():
+    patches = instrumented.patches_of("2.5.5-patched")
+    assert [patch.parent.name for patch in patches] == ["numpy-2.5.5"] * len(patches) and len(patches) >= 4
+    assert patches == sorted(patches) and instrumented.patches_of("2.5.5") == []
+
+
+def test_two_threads_asking_for_one_patched_source_apply_the_patches_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("FTBOOK_CACHE", str(tmp_path / "cache"))  # where the source's lock lives
+    monkeypatch.setattr(instrumented, "PATCHES", fake_patches(tmp_path / "patches"))
+    sdist = make_sdist(tmp_path / "sources" / "numpy-2.2.3", NEW)
+    applied, run = [], instrumented.subprocess.run
+
+    def slow_patch(command, **options):
+        applied.append(command[-1])
+        time.sleep(0.5)  # long enough for the other thread to be waiting on the source's lock
+        return run(command, **options)
+
+    monkeypatch.setattr(instrumented.subprocess, "run", slow_patch)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(instrumented.patched_source(
+        "2.2.3-patched", sdist, log=lambda _: None))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(applied) == 1 and len(got) == 2 and got[0] == got[1], (applied, got)
+    assert (got[0] / "numpy/b.c").read_text() == "fixed\n"
+    assert sorted(path.name for path in (tmp_path / "sources").iterdir()) == ["numpy-2.2.3", got[0].name]

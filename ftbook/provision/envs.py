@@ -68,8 +68,16 @@ class BookEnv:
 # The NumPy releases built here with ThreadSanitizer (ftbook.provision.instrumented), in build order:
 # 2.2.1, the last with the .flat flags and intp byte-order writes (numpy/numpy#28042, #28143);
 # 2.2.2, their fix and the last with the np.repeat race (#28197); 2.2.3, its fix (the 2.2 series:
-# the first in full, each next one a step); and today's release, for the races still open.
-SANITIZED_RELEASES = ("2.2.1", "2.2.2", "2.2.3", "2.5.5")
+# the first in full, each next one a step); today's release, for the races still open; and today's
+# release with the book's patches to them (patches/numpy-2.5.5), a step from it.
+SANITIZED_RELEASES = ("2.2.1", "2.2.2", "2.2.3", "2.5.5", "2.5.5-patched")
+
+
+def _sanitized_purpose(version: str) -> str:
+    release, patched, _ = version.partition("-patched")
+    return f"NumPy {release}{f' with patches/numpy-{release}' if patched else ''} built with ThreadSanitizer"
+
+
 SANITIZED_LOCK = "env-tsan-numpy"  # one lock for all of them: pytest, to run NumPy's own tests
 SCIPY_TEST_STACK = ("scipy==1.15.1", "pytest==9.2.0", "pytest-run-parallel==0.10.0", "hypothesis==6.122.0")
 BOOK_ENVS: dict[str, BookEnv] = {
@@ -131,7 +139,7 @@ BOOK_ENVS: dict[str, BookEnv] = {
         ),
         # NumPy's own code under ThreadSanitizer: the last release with the np.repeat race and the fix.
         *(BookEnv(f"tsan-numpy-{version}", "3.14t-tsan", ("pytest==9.2.0",),
-                  f"NumPy {version} built with ThreadSanitizer", pip_from="3.14t", sanitized_numpy=version)
+                  _sanitized_purpose(version), pip_from="3.14t", sanitized_numpy=version)
           for version in SANITIZED_RELEASES),
     )
 }

@@ -23,7 +23,14 @@ rebuilding what depends on them, then checking that the tree now equals the
 next sdist file by file. The series' owner is the lock named after it; a
 wheel appears in its final folder by one rename.
 
+A *patched* release (``"2.5.5-patched"``) is the release's sdist with the
+book's patches applied (``patches/numpy-2.5.5/*.patch``, in name order, with
+``patch -p1`` and no fuzz), kept as its own source folder; it is one more
+step in the series, so only the files the patches touch are recompiled. Its
+key includes every patch's digest: an edited patch is a new build.
+
     wheel = instrumented_wheel("2.2.2")        # builds (or finds) it
+    wheel = instrumented_wheel("2.5.5-patched")  # 2.5.5 with patches/numpy-2.5.5 applied
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from pathlib import Path
 from ftbook import ProvisionError
 from ftbook.provision.cache import atomic_write_text, cache_dir, exclusive, format_seconds
 from ftbook.provision.interpreters import Log, find_or_build, get_spec
-from ftbook.provision.locks import digest, lock_path
+from ftbook.provision.locks import ROOT, digest, lock_path
 from ftbook.provision.sources import NUMPY_SDISTS, numpy_sdist
 
 BUILDER = "3.14t"  # the interpreter that runs the build
@@ -51,10 +58,29 @@ COMPILER, CXX_COMPILER = "gcc", "g++"
 BUILD_TIMEOUT = 40 * 60
 DONE = ".ftbook-wheel"  # in a wheel's folder: written last, names the wheel
 AT = ".ftbook-release"  # in a series' source tree: the release it holds
+PATCHED = "-patched"  # "2.5.5-patched": the release with the book's patches to it
+PATCHES = ROOT / "patches"  # patches/numpy-<release>/NNNN-name.patch
+PATCH_COMMAND = ("patch", "-p1", "--fuzz=0", "--forward", "--batch", "--no-backup-if-mismatch")
+APPLIED = ".ftbook-patched"  # in a patched source folder: written last, lists the patches applied
+
+
+def release_of(version: str) -> str:
+    """The NumPy release a build is of: ``"2.5.5-patched"`` -> ``"2.5.5"``."""
+    return version.removesuffix(PATCHED)
+
+
+def patches_of(version: str) -> list[Path]:
+    """The patches a build applies, in order: none for a release; a patched release's, at least one."""
+    if not version.endswith(PATCHED):
+        return []
+    found = sorted((PATCHES / f"numpy-{release_of(version)}").glob("*.patch"))
+    if not found:
+        raise ProvisionError(f"NumPy {version}: no patches in {PATCHES / f'numpy-{release_of(version)}'}")
+    return found
 
 
 def series_of(version: str) -> str:
-    return ".".join(version.split(".")[:2])
+    return ".".join(release_of(version).split(".")[:2])
 
 
 @functools.cache
@@ -74,7 +100,8 @@ def build_key(version: str | None) -> str:
     parts = [" ".join(MESON_ARGS), digest(lock_path(BUILD_TOOLS)), _compiler_version(),
              get_spec(BUILDER).install_name, get_spec(TARGET).install_name]
     if version is not None:
-        parts.append(f"{version} {NUMPY_SDISTS[version]}")
+        parts.append(f"{version} {NUMPY_SDISTS[release_of(version)]}")
+        parts += [f"{patch.name} {digest(patch)}" for patch in patches_of(version)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
@@ -90,12 +117,15 @@ def built_wheel(version: str) -> Path | None:
 
 def instrumented_wheel(version: str, *, log: Log = print) -> Path:
     """NumPy *version* built with ThreadSanitizer: the cached wheel, or a new one (minutes)."""
-    if version not in NUMPY_SDISTS:
-        raise ProvisionError(f"NumPy {version} has no pinned sdist (requirements/numpy-sdists.txt)")
+    if release_of(version) not in NUMPY_SDISTS:
+        raise ProvisionError(f"NumPy {release_of(version)} has no pinned sdist "
+                             "(requirements/numpy-sdists.txt)")
     found = built_wheel(version)
     if found:
         return found
-    sdist = numpy_sdist(version, log=log)
+    sdist = numpy_sdist(release_of(version), log=log)
+    if patches_of(version):
+        sdist = patched_source(version, sdist, log=log)
     tools = _build_tools(log)
     series = cache_dir("instrumented") / f"series-{series_of(version)}-{build_key(None)}"
     with exclusive(f"instrumented-{series.name}", log):
@@ -118,7 +148,7 @@ def instrumented_wheel(version: str, *, log: Log = print) -> Path:
         (tree / AT).unlink(missing_ok=True)
         differences = tree_differences(tree, sdist)
         if differences:
-            raise ProvisionError(f"the source tree in {tree} does not match NumPy {version}'s sdist "
+            raise ProvisionError(f"the source tree in {tree} does not match NumPy {version}'s sources "
                                  f"({', '.join(differences[:5])}); delete {series} and run again")
         wheel = _build(tools, tree, build, version)
         atomic_write_text(tree / AT, version + "\n")
@@ -126,9 +156,45 @@ def instrumented_wheel(version: str, *, log: Log = print) -> Path:
         return wheel
 
 
+def patched_source(version: str, sdist: Path, *, log: Log = print) -> Path:
+    """*sdist* with *version*'s patches applied, in its own cached folder (made once, then found).
+
+    Made under a unique temporary name and renamed into place, under the
+    lock named after it; a patch that does not apply exactly is refused
+    with patch's own words, and nothing is kept.
+    """
+    patches = patches_of(version)
+    applied = "".join(f"{patch.name} {digest(patch)}\n" for patch in patches)
+    target = sdist.parent / f"numpy-{version}-{hashlib.sha256(applied.encode()).hexdigest()[:12]}"
+    if (target / APPLIED).is_file():
+        return target
+    if shutil.which(PATCH_COMMAND[0]) is None:
+        raise ProvisionError(f"NumPy {version} needs the patch program "
+                             "(Debian/Ubuntu: apt-get install patch)")
+    with exclusive(f"numpy-sources-{target.name}", log):
+        if (target / APPLIED).is_file():  # another session made it while we waited
+            return target
+        staging = target.with_name(f"{target.name}.part-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(sdist, staging)
+        for patch in patches:
+            done = subprocess.run([*PATCH_COMMAND, "-i", str(patch)], cwd=staging, capture_output=True,
+                                  text=True, timeout=60)
+            if done.returncode != 0:
+                shutil.rmtree(staging, ignore_errors=True)
+                said = " ".join((done.stdout + done.stderr).split())
+                raise ProvisionError(f"{patch.parent.name}/{patch.name} does not apply to NumPy "
+                                     f"{release_of(version)}'s sdist: {said}")
+        atomic_write_text(staging / APPLIED, applied)
+        os.replace(staging, target)
+        log(f"==> NumPy {release_of(version)} sources with {len(patches)} patches "
+            f"({PATCHES.name}/numpy-{release_of(version)}) in {target}")
+    return target
+
+
 def _files(root: Path) -> set[Path]:
-    """Every file under *root*, relative to it, but the marker a series' tree keeps of its release."""
-    return {path.relative_to(root) for path in root.rglob("*") if path.is_file()} - {Path(AT)}
+    """Every file under *root*, relative to it, but the markers of a series' tree and a patched source."""
+    return {path.relative_to(root) for path in root.rglob("*") if path.is_file()} - {Path(AT), Path(APPLIED)}
 
 
 def step_tree(tree: Path, sdist: Path) -> int:
