@@ -34,6 +34,10 @@ for NumPy or an interpreter built with it; hand pytest ``-s`` so that they
 reach stderr (pytest keeps a passing test's output to itself), and pass
 ``--keep-stderr`` to keep the text of each run's reports in the summary.
 
+``--until-reported`` stops after the first run in which ThreadSanitizer
+reported anything: with ``--runs 10``, a race that a run can miss gets up to
+ten runs, and one that shows at once costs one.
+
 ``--import-check MODULE`` also reports whether importing MODULE, with
 nothing forcing the GIL off (no ``PYTHON_GIL``), turned the GIL on: an
 extension without ``Py_mod_gil`` would, and the runs would prove nothing.
@@ -154,6 +158,8 @@ def main(argv=None):
                       help="copy this test file into the runs' folder; run it against the installed package")
     made.add_argument("--keep-stderr", action="store_true",
                       help="keep each run's stderr (the end of it) in the summary, e.g. for its TSAN reports")
+    made.add_argument("--until-reported", action="store_true",
+                      help="stop after the first run in which ThreadSanitizer reported anything")
     args = made.parse_args(ours)
     if args.copy_test and not os.path.isfile(args.copy_test):
         made.error(f"--copy-test: no such file: {args.copy_test}")
@@ -178,6 +184,8 @@ def main(argv=None):
             runs.append(one_run(arguments, min(left, args.run_timeout), folder, args.keep_stderr))
             if runs[-1]["ended"] == "timed out":
                 run.deadline_hit = True  # the summary's timed_out, exit status 3 (unless a race showed)
+            if args.until_reported and runs[-1]["tsan_reports"]:
+                break
     run.seconds = time.monotonic() - run.started
     counts = {
         "passed": sum(r["ended"] == "passed" for r in runs),

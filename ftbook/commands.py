@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from ftbook.provision.cache import cache_dir
 from ftbook.provision.envs import BOOK_ENVS
-from ftbook.provision.instrumented import MESON_ARGS
+from ftbook.provision.instrumented import MESON_ARGS, PATCH_COMMAND
 from ftbook.provision.sources import CURRENT_NUMPY
 from ftbook.run import ROOT
 
@@ -37,10 +37,20 @@ _SETUP_ARGS = " ".join(f"-Csetup-args={arg}" for arg in MESON_ARGS)
 SANITIZED_NOTE = ("# python: that CPython, with NumPy {version} built from its sdist by a plain 3.14t: "
                   f"CC=gcc pip wheel --no-build-isolation {_SETUP_ARGS} numpy-{{version}}/")
 # The same build of a release with this repository's patches to it, applied as instrumented.py does.
-PATCHED_NOTE = ("# python: that CPython, with NumPy {release} patched "
-                "(for p in patches/numpy-{release}/*.patch; do patch -d numpy-{release} -p1 < $p; done) "
-                "and built by a plain 3.14t: "
-                f"CC=gcc pip wheel --no-build-isolation {_SETUP_ARGS} numpy-{{release}}/")
+_PATCH = " ".join(PATCH_COMMAND[:3])  # patch -p1 --fuzz=0
+_APPLY = f'for p in patches/numpy-{{release}}/*.patch; do {_PATCH} -d numpy-{{release}} < "$p" || break; done'
+PATCHED_NOTE = (f"# python: that CPython, with NumPy {{release}} patched ({_APPLY}) and built by a plain "
+                f"3.14t: CC=gcc pip wheel --no-build-isolation {_SETUP_ARGS} numpy-{{release}}/")
+
+
+def patched_build_lines(release: str) -> list[str]:
+    """What a reader types, in their checkout beside the unpacked sdist, to build *release* with the patches.
+
+    The patches go in as ``ftbook.provision.instrumented`` applies them
+    (name order, ``-p1``, no fuzz); then the build of :data:`SANITIZED_NOTE`.
+    """
+    return [_APPLY.format(release=release),
+            f"CC=gcc pip wheel --no-build-isolation {_SETUP_ARGS} numpy-{release}/"]
 # A run that reads a released source names it inside this build's cache; the reader's copy is an
 # unpacked sdist in the current folder (numpy-2.2.3/...), which the box says how to get.
 SOURCES_NOTE = ("# numpy-X.Y.Z/: the NumPy X.Y.Z sdist (https://pypi.org/project/numpy/X.Y.Z/#files), "
@@ -48,8 +58,13 @@ SOURCES_NOTE = ("# numpy-X.Y.Z/: the NumPy X.Y.Z sdist (https://pypi.org/project
 
 
 def _as_reader_path(text: str) -> str:
-    """A path into the build's unpacked sources, as the reader's own unpacked copy would be named."""
-    return text.replace(str(cache_dir("sources")) + "/", "")
+    """A path into the build's unpacked sources, as the reader's own unpacked copy would be named.
+
+    The reader patches their own copy in place (PATCHED_NOTE): the build's
+    patched folder, ``numpy-2.5.5-patched-<digest>``, is their ``numpy-2.5.5``.
+    """
+    text = text.replace(str(cache_dir("sources")) + "/", "")
+    return re.sub(r"\bnumpy-(\d+\.\d+\.\d+)-patched-[0-9a-f]{12}/", r"numpy-\1/", text)
 
 
 def reader_command(request: ExampleRun, renames: Mapping[str, str] | None = None) -> str:

@@ -79,3 +79,10 @@ def test_a_run_tsan_ended_is_counted_as_such(tmp_path):
     assert run["ended"] == "stopped by ThreadSanitizer (exit 66)" and run["tsan_reports"] == 1, run
     assert outcome.summary["sanitizer_stopped"] == 1 and outcome.summary["other"] == 0
     assert outcome.returncode == 1, outcome.describe()  # a race observed
+
+
+def test_runs_until_reported_stop_at_the_first_report_and_not_before(tmp_path):
+    reported = runs_of(tmp_path, "test_reports_like_tsan", "--runs", "4", "--until-reported", pytest=["-s"])
+    assert len(reported.summary["runs"]) == 1 and reported.summary["runs"][0]["tsan_reports"] == 2
+    silent = runs_of(tmp_path, "test_passes", "--runs", "3", "--until-reported").summary
+    assert silent["passed"] == 3  # nothing reported: every run asked for

@@ -48,7 +48,7 @@ from ftbook import ProvisionError
 from ftbook.provision.cache import atomic_write_text, cache_dir, exclusive, format_seconds
 from ftbook.provision.interpreters import Log, find_or_build, get_spec
 from ftbook.provision.locks import ROOT, digest, lock_path
-from ftbook.provision.sources import NUMPY_SDISTS, numpy_sdist
+from ftbook.provision.sources import NUMPY_SDISTS, numpy_sdist, sdist_dir
 
 BUILDER = "3.14t"  # the interpreter that runs the build
 TARGET = "3.14t-tsan"  # the interpreter that imports the result
@@ -121,11 +121,13 @@ def instrumented_wheel(version: str, *, log: Log = print) -> Path:
         raise ProvisionError(f"NumPy {release_of(version)} has no pinned sdist "
                              "(requirements/numpy-sdists.txt)")
     found = built_wheel(version)
-    if found:
+    if found and not patches_of(version):
         return found
     sdist = numpy_sdist(release_of(version), log=log)
-    if patches_of(version):
+    if patches_of(version):  # kept beside the wheel: the patched tests run from it
         sdist = patched_source(version, sdist, log=log)
+    if found:
+        return found
     tools = _build_tools(log)
     series = cache_dir("instrumented") / f"series-{series_of(version)}-{build_key(None)}"
     with exclusive(f"instrumented-{series.name}", log):
@@ -156,6 +158,17 @@ def instrumented_wheel(version: str, *, log: Log = print) -> Path:
         return wheel
 
 
+def _applied(patches: list[Path]) -> str:
+    """What a patched source folder's marker says: each patch applied, with its digest."""
+    return "".join(f"{patch.name} {digest(patch)}\n" for patch in patches)
+
+
+def patched_source_dir(version: str) -> Path:
+    """Where *version*'s patched sources are (or will be), named by its patches' digest; builds nothing."""
+    key = hashlib.sha256(_applied(patches_of(version)).encode()).hexdigest()[:12]
+    return sdist_dir(release_of(version)).parent / f"numpy-{version}-{key}"
+
+
 def patched_source(version: str, sdist: Path, *, log: Log = print) -> Path:
     """*sdist* with *version*'s patches applied, in its own cached folder (made once, then found).
 
@@ -164,8 +177,8 @@ def patched_source(version: str, sdist: Path, *, log: Log = print) -> Path:
     with patch's own words, and nothing is kept.
     """
     patches = patches_of(version)
-    applied = "".join(f"{patch.name} {digest(patch)}\n" for patch in patches)
-    target = sdist.parent / f"numpy-{version}-{hashlib.sha256(applied.encode()).hexdigest()[:12]}"
+    applied = _applied(patches)
+    target = sdist.parent / patched_source_dir(version).name
     if (target / APPLIED).is_file():
         return target
     if shutil.which(PATCH_COMMAND[0]) is None:

@@ -1,0 +1,143 @@
+"""What docs/chapters/finding-races/fixing-todays-races.md asserts.
+
+The book's patches to today's release (``patches/numpy-2.5.5``) each add a
+regression test to NumPy's ``test_multithreading.py``. Each test runs
+(``examples/pytest_runs.py``, one pytest process per run) from the patched
+sources, on 2.5.5 as released and on 2.5.5 with the patches, both built here
+with ThreadSanitizer, with the ``TSAN_OPTIONS`` of NumPy's own job at 2.5.5
+(its suppressions file included): what NumPy's TSAN CI would see. The
+chapter runs these requests.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ftbook.build import CELL_TIMEOUT
+from ftbook.claims.finding_races_numpy_tests_under_tsan import TODAYS_OPTIONS
+from ftbook.provision.instrumented import patched_source_dir, patches_of
+from ftbook.provision.sources import CURRENT_NUMPY
+from ftbook.run import ExampleRun, Outcome
+from ftbook.tsan import parse_reports, tsan_request
+
+TODAY = "2.5.5"
+PATCHED = f"{TODAY}-patched"
+ENVS = {TODAY: f"tsan-numpy-{TODAY}", PATCHED: f"tsan-numpy-{PATCHED}"}
+TEST_FILE = "numpy/_core/tests/test_multithreading.py"
+FAILS = "its own assertion"
+# How each new test shows its bug on the release: it fails by its own assertion (the bug is there
+# whatever the timing), or ThreadSanitizer reports a race with this function in a stack (when the
+# two threads' accesses overlap, which a run can miss).
+SHOWS = {
+    "test_sort_order_leaves_the_dtype_alone": "array_argsort",
+    "test_partition_order_with_a_bad_kth_leaves_the_dtype_alone": FAILS,
+    "test_refused_setflags_keeps_a_change_made_meanwhile": FAILS,
+    "test_scalar_without_data_leaves_the_shared_dtype_unsized": FAILS,
+    "test_ufunc_at_only_reads_the_values_flags": "PyArray_BroadcastToShape",
+}
+# A run takes 11-14 s on an idle 2-core machine (most of it the instrumented import); 60 s is a hang
+# or a very busy machine. A race gets up to RACE_RUNS runs on the release, stopping at the first
+# report (3 runs of 3 reported each on an idle machine, by hand, 2026-12-06); on the patched build
+# it gets RACE_RUNS runs too, and none may report. Each request ends before its cell's limit.
+RUN_SECONDS, RACE_RUNS = 60, 3
+CELL_SECONDS = CELL_TIMEOUT - 30
+
+
+def patched_tests() -> dict[str, list[str]]:
+    """The tests each patch adds (its ``+def test_...`` lines), by patch file name, in order."""
+    return {patch.name: re.findall(r"^\+def (test_\w+)\(", patch.read_text(), re.MULTILINE)
+            for patch in patches_of(PATCHED)}
+
+
+def test_file() -> Path:
+    """test_multithreading.py with every patch's tests: in the patched sources the build made."""
+    return patched_source_dir(PATCHED) / TEST_FILE
+
+
+def regression_run(test: str, env: str) -> ExampleRun:
+    """*test* from the patched test file, in book environment *env* (NumPy built with ThreadSanitizer).
+
+    A race's runs on the release stop at its first report; every other request runs all its runs.
+    """
+    racy = SHOWS[test] != FAILS
+    runs = RACE_RUNS if racy else 1
+    until = ("--until-reported",) if racy and not env.endswith(PATCHED) else ()
+    budget = runs * RUN_SECONDS + 10
+    return tsan_request("pytest_runs.py", "--runs", str(runs), *until, "--run-timeout", str(RUN_SECONDS),
+                        "--timeout", str(budget), "--keep-stderr", "--copy-test", str(test_file()), "--json",
+                        "--", "-s", "-k", test, options=TODAYS_OPTIONS, env=env, timeout=budget + 20)
+
+
+# (test, release): on the release as published, and with the patches.
+RUNS = {**{(test, TODAY): regression_run(test, env="tsan-numpy-2.5.5") for test in SHOWS},
+        **{(test, PATCHED): regression_run(test, env="tsan-numpy-2.5.5-patched") for test in SHOWS}}
+ENVS = {release: RUNS[next(iter(SHOWS)), release].env for release in (TODAY, PATCHED)}
+assert {release: f"tsan-numpy-{release}" for release in ENVS} == ENVS, ENVS
+# The runs in the order the chapter's cells make them, each cell's requests inside its time limit.
+CELLS = (
+    [(test, TODAY) for test, shows in SHOWS.items() if shows == FAILS],
+    [(test, PATCHED) for test, shows in SHOWS.items() if shows == FAILS],
+    *([(test, release)] for test, shows in SHOWS.items() if shows != FAILS for release in (TODAY, PATCHED)),
+)
+assert all(sum(RUNS[key].timeout for key in cell) <= CELL_SECONDS for cell in CELLS), "a cell over its limit"
+assert sorted(key for cell in CELLS for key in cell) == sorted(RUNS)
+
+
+def each_patch_adds_a_regression_test_the_build_runs() -> None:
+    """The evidence is complete: every patch adds at least one test, and the build runs each test it adds."""
+    added = patched_tests()
+    assert added and all(added.values()), added
+    assert sorted(test for tests in added.values() for test in tests) == sorted(SHOWS), added
+
+
+def regression_tests_show_the_bugs_on_the_release(*outcomes: Outcome) -> None:
+    """Bug (each patch's): on 2.5.5 as released, each new test fails, or TSAN reports the race it guards.
+
+    *outcomes*: one request of RUNS per test, on the release. A test that
+    fails by its own assertion fails in its run; a race stops a run with
+    TSAN's exit status after a report with the racing function in a stack,
+    in one of up to RACE_RUNS runs.
+    """
+    assert sorted(map(_test_of, outcomes)) == sorted(SHOWS), [_test_of(outcome) for outcome in outcomes]
+    for outcome in outcomes:
+        test, summary = _test_of(outcome), _ran(outcome, ENVS[TODAY])
+        if SHOWS[test] == FAILS:
+            assert [run["ended"] for run in summary["runs"]] == ["failed"], (test, summary["runs"])
+            continue
+        reported = [report for run in summary["runs"] for report in parse_reports(run.get("stderr", ""))
+                    if report.is_race_in(SHOWS[test])]
+        ended = [run["ended"] for run in summary["runs"]]
+        assert reported and summary["sanitizer_stopped"] >= 1, (test, ended)
+
+
+def regression_tests_pass_clean_on_the_patched_build(*outcomes: Outcome) -> None:
+    """The fixes: on 2.5.5 with the patches, each new test passes in every run, and TSAN reports nothing."""
+    assert sorted(map(_test_of, outcomes)) == sorted(SHOWS), [_test_of(outcome) for outcome in outcomes]
+    for outcome in outcomes:
+        summary = _ran(outcome, ENVS[PATCHED])
+        ended = [(run["ended"], run["tsan_reports"]) for run in summary["runs"]]
+        assert ended == [("passed", 0)] * len(ended) and outcome.returncode == 0, (_test_of(outcome), ended)
+
+
+def _test_of(outcome: Outcome) -> str:
+    """The test a run ran: its ``-k``."""
+    args = outcome.request.args
+    return args[args.index("-k") + 1]
+
+
+def _ran(outcome: Outcome, env: str) -> dict:
+    """The summary of a run on *env*, today's NumPy, every pytest run ended by itself."""
+    assert TODAY == CURRENT_NUMPY, f"the book's NumPy is {CURRENT_NUMPY}: patch and build it (envs.py)"
+    assert outcome.request.env == env, (outcome.request.env, env)
+    summary = outcome.check()
+    assert summary["numpy"] == TODAY and summary["runs"], summary
+    assert summary["runs_timed_out"] == summary["other"] == 0, summary["runs"]
+    return summary
+
+
+TEST_RUNS = [
+    (each_patch_adds_a_regression_test_the_build_runs, []),
+    (regression_tests_show_the_bugs_on_the_release, [RUNS[test, TODAY] for test in SHOWS]),
+    (regression_tests_pass_clean_on_the_patched_build, [RUNS[test, PATCHED] for test in SHOWS]),
+]
