@@ -160,3 +160,26 @@ def test_a_file_with_another_hash_is_refused(local_index, base_python, tmp_path)
     lock.write_text(f"ftbook-probe==1.0 --hash=sha256:{'0' * 64}\n")
     with pytest.raises(ProvisionError, match=r"(?s)installing probe.txt .* failed.*HASHES.*Full log: "):
         ensure_venv(tmp_path / "venv", base_python, lock, log=lambda _: None)
+
+
+def test_the_tsan_interpreters_stdlib_is_compiled_once_by_the_plain_one(tmp_path):
+    """PYTHONDONTWRITEBYTECODE keeps an interpreter from caching what it compiles: the book does it, once."""
+    import sys
+
+    from ftbook.provision.envs import STDLIB_COMPILED, byte_compile_stdlib
+
+    python = tmp_path / "bin" / "python3.14t"  # a prefix laid out as `make install` lays it out
+    stdlib = tmp_path / "lib" / "python3.14t"
+    stdlib.mkdir(parents=True)
+    (stdlib / "inspect.py").write_text("x = 1\n")
+    said = []
+    byte_compile_stdlib(python, Path(sys.executable), log=said.append)
+    assert [path.name.split(".")[0] for path in (stdlib / "__pycache__").iterdir()] == ["inspect"]
+    assert (tmp_path / STDLIB_COMPILED).is_file() and len(said) == 1
+    byte_compile_stdlib(python, Path(sys.executable), log=said.append)
+    assert len(said) == 1  # once per interpreter
+    (stdlib / "broken.py").write_text("def (:\n")
+    (tmp_path / STDLIB_COMPILED).unlink()
+    with pytest.raises(ProvisionError, match="byte-compiling .* failed"):
+        byte_compile_stdlib(python, Path(sys.executable), log=said.append)
+    assert not (tmp_path / STDLIB_COMPILED).exists()
