@@ -29,7 +29,9 @@ free-threading work ran it:
 against the *installed* package: the file is copied into the runs' own
 folder, away from the source package it sits in, and handed to pytest.
 
-Each run also counts the reports ThreadSanitizer printed (``tsan_reports``),
+Each run keeps what pytest counted on its last line (``tally``: ``{"failed":
+2, "passed": 1, "deselected": 37}``; empty when the run printed none), and
+counts the reports ThreadSanitizer printed (``tsan_reports``),
 for NumPy or an interpreter built with it; hand pytest ``-s`` so that they
 reach stderr (pytest keeps a passing test's output to itself), and pass
 ``--keep-stderr`` to keep the text of each run's reports in the summary.
@@ -66,6 +68,8 @@ STOPPED_BY_TSAN = "stopped by ThreadSanitizer"
 ERROR_LINE = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.M)
 # glibc's heap checks ("free(): invalid pointer", "malloc(): corrupted top size") come first, then CPython's.
 TSAN_WARNING = re.compile(r"^WARNING: ThreadSanitizer: ", re.M)
+# pytest's last line, "2 failed, 1 passed, 37 deselected in 12.5s": each count by its word.
+TALLY = re.compile(r"(\d+) (failed|passed|skipped|deselected|xfailed|xpassed|errors?|warnings?)\b")
 KEPT_STDERR = 60_000  # characters of a run's stderr kept with --keep-stderr: its last reports
 CRASH_LINE = re.compile(r"^(?:(?:malloc|free|double free|corrupted|munmap_chunk|realloc)\S*\(?\)?:? .*"
                         r"|Fatal Python error: .*)$", re.M)
@@ -91,6 +95,10 @@ def one_run(arguments, seconds, folder, keep_stderr=False):
                 "error": f"killed after {seconds:g} s", **sanitizer(said or "", keep_stderr)}
     took = round(time.monotonic() - started, 1)
     reports = sanitizer(done.stderr, keep_stderr)
+    lines = done.stdout.strip().splitlines()
+    # What pytest counted, from its last line ({} when it printed none: a crash, or stopped by TSAN).
+    tally = {word.rstrip("s") if word.startswith(("error", "warning")) else word: int(n)
+             for n, word in TALLY.findall(lines[-1] if lines else "")}
     if done.returncode < 0:
         said = CRASH_LINE.search(done.stderr)  # what the C library or CPython said as it died
         ended = f"signal {signal.Signals(-done.returncode).name}"
@@ -103,7 +111,7 @@ def one_run(arguments, seconds, folder, keep_stderr=False):
         trouble = PYTEST_TROUBLE.get(done.returncode, f"exit status {done.returncode}")
         ended = "failed" if done.returncode == 1 else f"pytest: {trouble}"
         error = first_error(done.stdout + done.stderr)
-    return {"ended": ended, "seconds": took, "error": error, **reports}
+    return {"ended": ended, "seconds": took, "error": error, "tally": tally, **reports}
 
 
 def sanitizer(stderr, keep_stderr):

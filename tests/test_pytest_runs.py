@@ -51,8 +51,12 @@ def test_a_hung_run_is_killed_counted_and_the_next_run_still_happens(tmp_path):
 def test_passes_and_failures_are_told_apart(tmp_path):
     passed = runs_of(tmp_path, "test_passes", "--runs", "2").summary
     assert passed["passed"] == 2 and passed["failed"] == passed["runs_timed_out"] == 0
+    assert passed["runs"][0]["tally"] == {"passed": 1, "deselected": 4}, passed["runs"][0]
     failed = runs_of(tmp_path, "test_fails", "--runs", "1")
     assert failed.summary["failed"] == 1 and failed.returncode == 1
+    assert failed.summary["runs"][0]["tally"] == {"failed": 1, "deselected": 4}
+    both = runs_of(tmp_path, "test_fails or test_passes", "--runs", "1").summary["runs"][0]
+    assert both["ended"] == "failed" and both["tally"] == {"failed": 1, "passed": 1, "deselected": 3}, both
     assert failed.summary["runs"][0]["error"] == "ValueError: lengths differ"
 
 
