@@ -92,7 +92,7 @@ def one_run(arguments, seconds, folder, keep_stderr=False):
     except subprocess.TimeoutExpired as killed:
         said = killed.stderr.decode(errors="replace") if isinstance(killed.stderr, bytes) else killed.stderr
         return {"ended": "timed out", "seconds": round(time.monotonic() - started, 1),
-                "error": f"killed after {seconds:g} s", **sanitizer(said or "", keep_stderr)}
+                "error": f"killed after {seconds:g} s", "tally": {}, **sanitizer(said or "", keep_stderr)}
     took = round(time.monotonic() - started, 1)
     reports = sanitizer(done.stderr, keep_stderr)
     lines = done.stdout.strip().splitlines()

@@ -44,7 +44,7 @@ def test_a_hung_run_is_killed_counted_and_the_next_run_still_happens(tmp_path):
     summary = outcome.summary
     assert [run["ended"] for run in summary["runs"]] == ["timed out", "timed out"], summary["runs"]
     assert summary["runs_timed_out"] == 2 and summary["other"] == summary["passed"] == 0
-    assert all(run["error"] == "killed after 3 s" for run in summary["runs"])
+    assert all(run["error"] == "killed after 3 s" and run["tally"] == {} for run in summary["runs"])
     assert summary["timed_out"] is True and outcome.returncode == 3, outcome.describe()
 
 
