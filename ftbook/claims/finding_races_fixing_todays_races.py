@@ -12,7 +12,6 @@ chapter runs these requests.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from ftbook.build import CELL_TIMEOUT
 from ftbook.claims.finding_races_numpy_tests_under_tsan import TODAYS_OPTIONS
@@ -48,15 +47,11 @@ RUN_SECONDS, RACE_RUNS = 60, 3
 CELL_SECONDS = CELL_TIMEOUT - 30
 
 
-def patched_tests() -> dict[str, list[str]]:
-    """The tests each patch adds (its ``+def test_...`` lines), by patch file name, in order."""
-    return {patch.name: re.findall(r"^\+def (test_\w+)\(", patch.read_text(), re.MULTILINE)
-            for patch in patches_of(PATCHED)}
-
-
-def test_file() -> Path:
-    """test_multithreading.py with every patch's tests: in the patched sources the build made."""
-    return patched_source_dir(PATCHED) / TEST_FILE
+# The tests each patch adds (its "+def test_..." lines), by patch file name, in order.
+ADDED_TESTS = {patch.name: re.findall(r"^\+def (test_\w+)\(", patch.read_text(), re.MULTILINE)
+               for patch in patches_of(PATCHED)}
+# test_multithreading.py with every patch's tests: in the patched sources the build makes.
+PATCHED_TEST_FILE = patched_source_dir(PATCHED) / TEST_FILE
 
 
 def regression_run(tests: tuple[str, ...], env: str, race_runs: int = RACE_RUNS) -> ExampleRun:
@@ -69,8 +64,8 @@ def regression_run(tests: tuple[str, ...], env: str, race_runs: int = RACE_RUNS)
     until = ("--until-reported",) if racy and not env.endswith(PATCHED) else ()
     budget = runs * RUN_SECONDS + 10
     return tsan_request("pytest_runs.py", "--runs", str(runs), *until, "--run-timeout", str(RUN_SECONDS),
-                        "--timeout", str(budget), "--keep-stderr", "--copy-test", str(test_file()), "--json",
-                        "--", "-s", "-k", " or ".join(tests), options=TODAYS_OPTIONS, env=env,
+                        "--timeout", str(budget), "--keep-stderr", "--copy-test", str(PATCHED_TEST_FILE),
+                        "--json", "--", "-s", "-k", " or ".join(tests), options=TODAYS_OPTIONS, env=env,
                         timeout=budget + 20)
 
 
@@ -88,7 +83,7 @@ assert sorted(key for cell in CELLS for key in cell) == sorted(RUNS)
 
 def each_patch_adds_a_regression_test_the_build_runs() -> None:
     """The evidence is complete: every patch adds at least one test, and the build runs each test it adds."""
-    added = patched_tests()
+    added = ADDED_TESTS
     assert added and all(added.values()), added
     assert sorted(test for tests in added.values() for test in tests) == sorted(SHOWS), added
 
