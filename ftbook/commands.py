@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from ftbook.provision.cache import cache_dir
 from ftbook.provision.envs import BOOK_ENVS
-from ftbook.provision.instrumented import MESON_ARGS, PATCH_COMMAND
+from ftbook.provision.instrumented import MESON_ARGS, PATCH_COMMAND, PATCHED, release_of
 from ftbook.provision.sources import CURRENT_NUMPY
 from ftbook.run import ROOT
 
@@ -34,13 +34,15 @@ TSAN_ENV = "tsan"  # uv has no ThreadSanitizer build of CPython: the reader brin
 TSAN_INTERPRETER_NOTE = "# python: a CPython built --disable-gil --with-thread-sanitizer"
 TSAN_NOTE = f"{TSAN_INTERPRETER_NOTE}, with NumPy installed"
 _SETUP_ARGS = " ".join(f"-Csetup-args={arg}" for arg in MESON_ARGS)
+# The build of an unpacked sdist numpy-{version}/, as ftbook.provision.instrumented builds it.
+_WHEEL = f"CC=gcc pip wheel --no-build-isolation {_SETUP_ARGS} numpy-{{version}}/"
 SANITIZED_NOTE = ("# python: that CPython, with NumPy {version} built from its sdist by a plain 3.14t: "
-                  f"CC=gcc pip wheel --no-build-isolation {_SETUP_ARGS} numpy-{{version}}/")
+                  + _WHEEL)
 # The same build of a release with this repository's patches to it, applied as instrumented.py does.
 _PATCH = " ".join(PATCH_COMMAND[:3])  # patch -p1 --fuzz=0
-_APPLY = f'for p in patches/numpy-{{release}}/*.patch; do {_PATCH} -d numpy-{{release}} < "$p" || break; done'
-PATCHED_NOTE = (f"# python: that CPython, with NumPy {{release}} patched ({_APPLY}) and built by a plain "
-                f"3.14t: CC=gcc pip wheel --no-build-isolation {_SETUP_ARGS} numpy-{{release}}/")
+_APPLY = f'for p in patches/numpy-{{version}}/*.patch; do {_PATCH} -d numpy-{{version}} < "$p" || break; done'
+PATCHED_NOTE = (f"# python: that CPython, with NumPy {{version}} patched ({_APPLY}) "
+                "and built by a plain 3.14t: " + _WHEEL)
 
 
 def patched_build_lines(release: str) -> list[str]:
@@ -49,8 +51,7 @@ def patched_build_lines(release: str) -> list[str]:
     The patches go in as ``ftbook.provision.instrumented`` applies them
     (name order, ``-p1``, no fuzz); then the build of :data:`SANITIZED_NOTE`.
     """
-    return [_APPLY.format(release=release),
-            f"CC=gcc pip wheel --no-build-isolation {_SETUP_ARGS} numpy-{release}/"]
+    return [_APPLY.format(version=release), _WHEEL.format(version=release)]
 # A run that reads a released source names it inside this build's cache; the reader's copy is an
 # unpacked sdist in the current folder (numpy-2.2.3/...), which the box says how to get.
 SOURCES_NOTE = ("# numpy-X.Y.Z/: the NumPy X.Y.Z sdist (https://pypi.org/project/numpy/X.Y.Z/#files), "
@@ -64,7 +65,7 @@ def _as_reader_path(text: str) -> str:
     patched folder, ``numpy-2.5.5-patched-<digest>``, is their ``numpy-2.5.5``.
     """
     text = text.replace(str(cache_dir("sources")) + "/", "")
-    return re.sub(r"\bnumpy-(\d+\.\d+\.\d+)-patched-[0-9a-f]{12}/", r"numpy-\1/", text)
+    return re.sub(rf"\bnumpy-(\d+\.\d+\.\d+){re.escape(PATCHED)}-[0-9a-f]{{12}}/", r"numpy-\1/", text)
 
 
 def reader_command(request: ExampleRun, renames: Mapping[str, str] | None = None) -> str:
@@ -118,8 +119,8 @@ def commands_text(*runs: Outcome | ExampleRun, renames: Mapping[str, str] | None
         notes.append(SOURCES_NOTE)
     if sanitized or any(request.env == TSAN_ENV for request in requests):
         notes.append(TSAN_INTERPRETER_NOTE if sanitized else TSAN_NOTE)
-    notes += [PATCHED_NOTE.format(release=version.removesuffix("-patched")) if version.endswith("-patched")
-              else SANITIZED_NOTE.format(version=version) for version in sanitized]
+    notes += [(PATCHED_NOTE if version.endswith(PATCHED) else SANITIZED_NOTE).format(
+        version=release_of(version)) for version in sanitized]
     return console(*notes, *commands)
 
 

@@ -238,7 +238,9 @@ def expected_numpy(env: str | None) -> str:
     from ftbook.provision.locks import pinned_version
 
     if env is not None and BOOK_ENVS[env].sanitized_numpy:  # built here from that release's sdist
-        return BOOK_ENVS[env].sanitized_numpy.removesuffix("-patched")  # the patches keep its version
+        from ftbook.provision.instrumented import release_of
+
+        return release_of(BOOK_ENVS[env].sanitized_numpy)  # the book's patches keep the version
     return pinned_version("book" if env is None else BOOK_ENVS[env].lock.name, "numpy")
 
 

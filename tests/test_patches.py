@@ -11,23 +11,22 @@ from pathlib import Path
 
 import pytest
 
+from ftbook.provision.instrumented import PATCH_COMMAND, PATCHED, PATCHES, patches_of
 from ftbook.provision.sources import SOURCES, numpy_sdist
-from ftbook.run import ROOT
 
-PATCHES = ROOT / "patches"
 RELEASES = sorted(folder.name.removeprefix("numpy-") for folder in PATCHES.glob("numpy-*"))
 REMEDIES = ("copy, then modify", "compute locally, validate, store once",
             "delete a write that stores what is already there")
 
 
 def patches(release):
-    return sorted((PATCHES / f"numpy-{release}").glob("*.patch"))
+    return patches_of(f"{release}{PATCHED}")  # what the build applies, in its order
 
 
 def apply(patch: Path, tree: Path, *extra: str) -> subprocess.CompletedProcess:
     if shutil.which("patch") is None:
         pytest.fail("these tests need the patch program (Debian/Ubuntu: apt-get install patch)")
-    command = ["patch", "-p1", "--fuzz=0", "--forward", "--batch", "--no-backup-if-mismatch", *extra]
+    command = [*PATCH_COMMAND, *extra]  # exactly as the build applies them
     return subprocess.run([*command, "-i", str(patch)], cwd=tree, capture_output=True, text=True, timeout=60)
 
 

@@ -120,11 +120,11 @@ def instrumented_wheel(version: str, *, log: Log = print) -> Path:
     if release_of(version) not in NUMPY_SDISTS:
         raise ProvisionError(f"NumPy {release_of(version)} has no pinned sdist "
                              "(requirements/numpy-sdists.txt)")
-    found = built_wheel(version)
-    if found and not patches_of(version):
+    found, patched = built_wheel(version), bool(patches_of(version))
+    if found and not patched:
         return found
     sdist = numpy_sdist(release_of(version), log=log)
-    if patches_of(version):  # kept beside the wheel: the patched tests run from it
+    if patched:  # kept beside the wheel, even one already built: the patched tests run from it
         sdist = patched_source(version, sdist, log=log)
     if found:
         return found
