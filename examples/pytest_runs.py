@@ -28,9 +28,15 @@ free-threading work ran it:
 ``--copy-test FILE`` runs a test file from a source tree (an sdist's)
 against the *installed* package: the file is copied into the runs' own
 folder, away from the source package it sits in, and handed to pytest.
+Give it again for more files. Name tests in them by node ID after ``--``
+(``test_multiarray.py::TestFlags``) to run only those; otherwise pytest gets
+the whole files.
 
 Each run keeps what pytest counted on its last line (``tally``: ``{"failed":
-2, "passed": 1, "deselected": 37}``; empty when the run printed none), and
+2, "passed": 1, "deselected": 37}``; empty when the run printed none), each
+failed test with its message, from pytest's short summary (``failures``:
+``{"test_file.py::test_it": "AssertionError: ..."}``), with pytest's ``-rA``
+how each test ended (``tests``: ``{"test_file.py::test_it": "passed"}``), and
 counts the reports ThreadSanitizer printed (``tsan_reports``),
 for NumPy or an interpreter built with it; hand pytest ``-s`` so that they
 reach stderr (pytest keeps a passing test's output to itself), and pass
@@ -65,6 +71,10 @@ DEFAULT_TEST = ["--pyargs", "numpy._core.tests.test_multithreading", "-k", "test
 # pytest's own exit statuses other than 0 (passed) and 1 (a test failed): nothing was shown.
 PYTEST_TROUBLE = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
 STOPPED_BY_TSAN = "stopped by ThreadSanitizer"
+# pytest's short test summary, one line per failed test: "FAILED test_file.py::test_it - AssertionError: ...".
+FAILED_LINE = re.compile(r"^FAILED (\S+)(?: - (.*))?$", re.M)
+# With -rA it names every test: "PASSED test_file.py::test_it" (skips are grouped by reason, unnamed).
+ENDED_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS) (\S+)", re.M)
 ERROR_LINE = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.M)
 # glibc's heap checks ("free(): invalid pointer", "malloc(): corrupted top size") come first, then CPython's.
 TSAN_WARNING = re.compile(r"^WARNING: ThreadSanitizer: ", re.M)
@@ -92,7 +102,8 @@ def one_run(arguments, seconds, folder, keep_stderr=False):
     except subprocess.TimeoutExpired as killed:
         said = killed.stderr.decode(errors="replace") if isinstance(killed.stderr, bytes) else killed.stderr
         return {"ended": "timed out", "seconds": round(time.monotonic() - started, 1),
-                "error": f"killed after {seconds:g} s", "tally": {}, **sanitizer(said or "", keep_stderr)}
+                "error": f"killed after {seconds:g} s", "tally": {}, "failures": {}, "tests": {},
+                **sanitizer(said or "", keep_stderr)}
     took = round(time.monotonic() - started, 1)
     reports = sanitizer(done.stderr, keep_stderr)
     lines = done.stdout.strip().splitlines()
@@ -111,7 +122,10 @@ def one_run(arguments, seconds, folder, keep_stderr=False):
         trouble = PYTEST_TROUBLE.get(done.returncode, f"exit status {done.returncode}")
         ended = "failed" if done.returncode == 1 else f"pytest: {trouble}"
         error = first_error(done.stdout + done.stderr)
-    return {"ended": ended, "seconds": took, "error": error, "tally": tally, **reports}
+    failures = {test: message or "" for test, message in FAILED_LINE.findall(done.stdout)}
+    tests = {test: word.lower() for word, test in ENDED_LINE.findall(done.stdout)}
+    return {"ended": ended, "seconds": took, "error": error, "tally": tally, "failures": failures,
+            "tests": tests, **reports}
 
 
 def sanitizer(stderr, keep_stderr):
@@ -162,18 +176,21 @@ def main(argv=None):
                       help="kill a run after this many seconds and count it as timed out (default 120)")
     made.add_argument("--import-check", metavar="MODULE",
                       help="report whether importing MODULE turns the GIL on")
-    made.add_argument("--copy-test", metavar="FILE",
-                      help="copy this test file into the runs' folder; run it against the installed package")
+    made.add_argument("--copy-test", metavar="FILE", action="append", default=[],
+                      help="copy this test file into the runs' folder; run it against the installed package "
+                           "(again for more files)")
     made.add_argument("--keep-stderr", action="store_true",
                       help="keep each run's stderr (the end of it) in the summary, e.g. for its TSAN reports")
     made.add_argument("--until-reported", action="store_true",
                       help="stop after the first run in which ThreadSanitizer reported anything")
     args = made.parse_args(ours)
-    if args.copy_test and not os.path.isfile(args.copy_test):
-        made.error(f"--copy-test: no such file: {args.copy_test}")
+    for test_file in args.copy_test:
+        if not os.path.isfile(test_file):
+            made.error(f"--copy-test: no such file: {test_file}")
     pytest_arguments = pytest_arguments or ([] if args.copy_test else DEFAULT_TEST)
-    if args.copy_test:
-        pytest_arguments = [os.path.basename(args.copy_test), *pytest_arguments]
+    copied = [os.path.basename(test_file) for test_file in args.copy_test]
+    if not any(argument.split("::")[0] in copied for argument in pytest_arguments):
+        pytest_arguments = [*copied, *pytest_arguments]  # no test named by node ID: the whole files
     arguments = [*pytest_arguments, "-q", "--color=no", "-p", "no:cacheprovider"]
     run = Run(args.timeout)
     gil_on_import = None
@@ -181,8 +198,8 @@ def main(argv=None):
         gil_on_import = gil_after_import(args.import_check, min(60.0, args.timeout))
     runs = []
     with tempfile.TemporaryDirectory() as folder:  # pytest's rootdir: no conftest or ini of ours around it
-        if args.copy_test:
-            shutil.copy(args.copy_test, folder)
+        for test_file in args.copy_test:
+            shutil.copy(test_file, folder)
         for _ in range(args.runs):
             left = run.deadline - time.monotonic()
             if left <= 0:

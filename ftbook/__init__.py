@@ -19,6 +19,7 @@ What chapters call (at the top, so that a chapter's imports stay short):
   fix, that the checker is scored on.
 - :mod:`ftbook.tsan`: ThreadSanitizer runs and their reports, parsed.
 - :mod:`ftbook.tables`: tables and timelines from outcomes.
+- :mod:`ftbook.upstream`: the issue and pull-request texts that would send a patch upstream.
 - :mod:`ftbook.kernel`: the first cell of every chapter (is the GIL off?).
 - :mod:`ftbook.demo`, :mod:`ftbook.about`: the demo extension in the kernel;
   what each book environment is.

@@ -147,10 +147,10 @@ def console(*steps: str | tuple[str, str]) -> str:
         command, printed = (step, "") if isinstance(step, str) else step
         lines.append(command if command.startswith("#") else f"$ {command}")
         lines += printed.rstrip("\n").splitlines()
-    return _fenced(lines)
+    return fenced(lines)
 
 
-def _fenced(lines: Sequence[str], language: str = "console", shortest: int = 3) -> str:
+def fenced(lines: Sequence[str], language: str = "console", shortest: int = 3) -> str:
     """*lines* in a code fence longer than any run of backticks inside them."""
     longest = max((len(run) for line in lines for run in re.findall(r"`{3,}", line)), default=0)
     fence = "`" * max(shortest, longest + 1)
@@ -171,7 +171,7 @@ def evidence(title: str, *parts: str):
     from IPython.display import Markdown
 
     body = "\n\n".join(parts)
-    return Markdown(_fenced([body], f"{{dropdown}} {EVIDENCE}{title}", shortest=4))
+    return Markdown(fenced([body], f"{{dropdown}} {EVIDENCE}{title}", shortest=4))
 
 
 COPY_FOLDER = "tsan-run"  # where a reader's copy of a released test file goes
@@ -195,12 +195,15 @@ def pytest_lines(request: ExampleRun, options: Mapping[str, str] | None = None) 
         raise ValueError(f"pytest_lines takes a request of the pytest_runs example, not {request.example}")
     split = request.args.index("--") if "--" in request.args else len(request.args)
     ours, pytest_args = request.args[:split], request.args[split + 1:]
-    lines, arguments = [], []
-    if "--copy-test" in ours:
-        test_file = _as_reader_path(ours[ours.index("--copy-test") + 1])
-        lines.append(f"mkdir -p {COPY_FOLDER} && cp {shlex.quote(test_file)} {COPY_FOLDER}/")
-        arguments.append(f"{COPY_FOLDER}/{test_file.rsplit('/', 1)[-1]}")
-    arguments += [_in_checkout(_as_reader_path(argument)) for argument in pytest_args]
+    lines = []
+    test_files = [_as_reader_path(ours[i + 1]) for i, option in enumerate(ours) if option == "--copy-test"]
+    copied = [test_file.rsplit("/", 1)[-1] for test_file in test_files]
+    if test_files:
+        lines.append(f"mkdir -p {COPY_FOLDER} && cp {shlex.join(test_files)} {COPY_FOLDER}/")
+    arguments = [f"{COPY_FOLDER}/{argument}" if argument.split("::")[0] in copied
+                 else _in_checkout(_as_reader_path(argument)) for argument in pytest_args]
+    if not any(argument.split("::")[0] in copied for argument in pytest_args):  # as pytest_runs.py does
+        arguments = [f"{COPY_FOLDER}/{name}" for name in copied] + arguments
     tsan = " ".join(f"{key}={_as_reader_path(value)}" for key, value in (options or {}).items())
     prefix = f"TSAN_OPTIONS={shlex.quote(tsan)} " if tsan else ""
     return [*lines, f"{prefix}python -m pytest {shlex.join(arguments)}"]

@@ -33,15 +33,22 @@ def evidence(title: str, body: str):
     return collapsed(EVIDENCE_TITLE + title, body)
 
 
-def download_link(text: str, filename: str, *, mime: str = "text/plain"):
-    """*text* as a file the reader's browser saves as *filename* (a data: URL, so cached outputs keep it)."""
+def download_anchor(text: str, filename: str, *, mime: str = "text/plain", label: str | None = None) -> str:
+    """HTML: a link the reader's browser saves as *filename*, holding *text* (a data: URL, so cached
+    outputs keep it), labelled *label* (the file's name unless given)."""
     import base64
-
-    from IPython.display import HTML
+    import html
 
     data = base64.b64encode(text.encode()).decode()
-    return HTML(f'<a download="{filename}" href="data:{mime};charset=utf-8;base64,{data}">'
-                f"<code>{filename}</code></a> ({len(text.splitlines())} lines)")
+    return (f'<a download="{html.escape(filename)}" href="data:{mime};charset=utf-8;base64,{data}">'
+            f"{html.escape(label) if label else f'<code>{html.escape(filename)}</code>'}</a>")
+
+
+def download_link(text: str, filename: str, *, mime: str = "text/plain"):
+    """:func:`download_anchor` as a cell's output, with the file's length in lines."""
+    from IPython.display import HTML
+
+    return HTML(f"{download_anchor(text, filename, mime=mime)} ({len(text.splitlines())} lines)")
 
 
 def _colon_runs(text: str) -> list[str]:

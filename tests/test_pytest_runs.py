@@ -44,7 +44,8 @@ def test_a_hung_run_is_killed_counted_and_the_next_run_still_happens(tmp_path):
     summary = outcome.summary
     assert [run["ended"] for run in summary["runs"]] == ["timed out", "timed out"], summary["runs"]
     assert summary["runs_timed_out"] == 2 and summary["other"] == summary["passed"] == 0
-    assert all(run["error"] == "killed after 3 s" and run["tally"] == {} for run in summary["runs"])
+    assert all(run["error"] == "killed after 3 s" and run["tally"] == run["failures"] == run["tests"] == {}
+               for run in summary["runs"])
     assert summary["timed_out"] is True and outcome.returncode == 3, outcome.describe()
 
 
@@ -58,6 +59,23 @@ def test_passes_and_failures_are_told_apart(tmp_path):
     both = runs_of(tmp_path, "test_fails or test_passes", "--runs", "1").summary["runs"][0]
     assert both["ended"] == "failed" and both["tally"] == {"failed": 1, "passed": 1, "deselected": 3}, both
     assert failed.summary["runs"][0]["error"] == "ValueError: lengths differ"
+    # Each failed test by name, with its message; a passing test is not among them.
+    assert both["failures"] == {"test_three_ways.py::test_fails": "ValueError: lengths differ"}, both
+    assert passed["runs"][0]["failures"] == {}
+
+
+def test_tests_named_by_node_id_in_several_copied_files_run_alone_and_each_ending_is_kept(tmp_path):
+    other = tmp_path / "test_other.py"
+    other.write_text("def test_elsewhere():\n    pass\n\ndef test_not_asked_for():\n    pass\n")
+    test_file = tmp_path / "test_three_ways.py"
+    test_file.write_text(TESTS)
+    asked = ["test_three_ways.py::test_fails", "test_three_ways.py::test_passes",
+             "test_other.py::test_elsewhere"]
+    outcome = run_example("pytest_runs.py", "--runs", "1", "--copy-test", test_file, "--copy-test", other,
+                          "--json", "--", "-rA", *asked, timeout=120)
+    (run,) = outcome.summary["runs"]
+    assert run["tests"] == dict(zip(asked, ["failed", "passed", "passed"], strict=True)), run
+    assert run["tally"] == {"failed": 1, "passed": 2}, run  # nothing else was collected
 
 
 def test_all_runs_stop_at_the_overall_limit(tmp_path):

@@ -60,6 +60,19 @@ def test_a_released_test_file_is_copied_out_and_run_by_plain_pytest_with_the_cho
     assert str(cache_dir("sources")) not in copy + run and "exitcode" not in run  # the book's own default
 
 
+def test_several_released_test_files_are_copied_out_together_and_tests_named_by_node_id_keep_their_folder():
+    tests = cache_dir("sources") / "numpy-2.5.5/numpy/_core/tests"
+    request = tsan_request("pytest_runs.py", "--copy-test", str(tests / "test_multiarray.py"),
+                           "--copy-test", str(tests / "test_ufunc.py"), "--json", "--", "-rA",
+                           "test_multiarray.py::TestFlags", "test_ufunc.py::TestUfunc", "-k", "at",
+                           env="tsan-numpy-2.5.5")
+    copy, run = pytest_lines(request)
+    assert copy == ("mkdir -p tsan-run && cp numpy-2.5.5/numpy/_core/tests/test_multiarray.py "
+                    "numpy-2.5.5/numpy/_core/tests/test_ufunc.py tsan-run/")
+    assert run == ("python -m pytest -rA tsan-run/test_multiarray.py::TestFlags "
+                   "tsan-run/test_ufunc.py::TestUfunc -k at")
+
+
 def test_a_folder_of_the_repository_is_named_as_in_the_readers_checkout():
     request = ExampleRun("pytest_runs.py", ("--runs", "3", "--", str(EXAMPLES / "parallel_tests"), "-v"))
     assert pytest_lines(request) == ["python -m pytest examples/parallel_tests -v"]

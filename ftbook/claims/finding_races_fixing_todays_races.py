@@ -11,14 +11,13 @@ chapter runs these requests.
 
 from __future__ import annotations
 
-import re
-
 from ftbook.build import CELL_TIMEOUT
 from ftbook.claims.finding_races_numpy_tests_under_tsan import TODAYS_OPTIONS
 from ftbook.provision.instrumented import patched_source_dir, patches_of
 from ftbook.provision.sources import CURRENT_NUMPY
 from ftbook.run import ExampleRun, Outcome
 from ftbook.tsan import parse_reports, tsan_request
+from ftbook.upstream import read_patch
 
 TODAY = "2.5.5"
 PATCHED = f"{TODAY}-patched"
@@ -48,8 +47,7 @@ CELL_SECONDS = CELL_TIMEOUT - 30
 
 
 # The tests each patch adds (its "+def test_..." lines), by patch file name, in order.
-ADDED_TESTS = {patch.name: re.findall(r"^\+def (test_\w+)\(", patch.read_text(), re.MULTILINE)
-               for patch in patches_of(PATCHED)}
+ADDED_TESTS = {patch.name: list(read_patch(patch).tests) for patch in patches_of(PATCHED)}
 # test_multithreading.py with every patch's tests: in the patched sources the build makes.
 PATCHED_TEST_FILE = patched_source_dir(PATCHED) / TEST_FILE
 
@@ -79,6 +77,17 @@ CELLS = ([(GROUPS[0], TODAY), (GROUPS[0], PATCHED)],
          *([(tests, release)] for tests in GROUPS[1:] for release in (TODAY, PATCHED)))
 assert all(sum(RUNS[key].timeout for key in cell) <= CELL_SECONDS for cell in CELLS), "a cell over its limit"
 assert sorted(key for cell in CELLS for key in cell) == sorted(RUNS)
+
+
+# The windows the family pages force, with the same examples, on both builds: sort(order=)'s swapped
+# names seen from an object field's __lt__ (family/restore), and a refused setflags undoing another
+# thread's change from its argument's __bool__ (family/flags). Each is deterministic: no tries.
+WINDOWS = {
+    "sort_order_window.py": ("--sorter", "order", "--mode", "forced", "--json"),
+    "setflags_restore.py": ("--flag", "true", "--json"),
+}
+WINDOW_RUNS = {(example, release): tsan_request(example, *args, env=ENVS[release], timeout=120)
+               for example, args in WINDOWS.items() for release in ENVS}
 
 
 def each_patch_adds_a_regression_test_the_build_runs() -> None:
@@ -123,6 +132,40 @@ def regression_tests_pass_clean_on_the_patched_build(*outcomes: Outcome) -> None
         assert outcome.returncode == 0, outcome.describe()
 
 
+def forced_windows_open_on_the_release_and_closed_on_the_patched_build(*outcomes: Outcome) -> None:
+    """The fixes, in the family pages' own forced interleavings: what they show on 2.5.5, the patches end.
+
+    *outcomes*: WINDOW_RUNS, in any order. On the release, the hook inside
+    ``argsort(order=)`` and another thread see the swapped names, and the
+    refused ``setflags`` leaves the array writeable again; on the patched
+    build both see the caller's names and the other thread's
+    ``writeable = False`` stays, and ThreadSanitizer reports nothing.
+    """
+    ran = {(outcome.request.example, _release_of(outcome)): outcome for outcome in outcomes}
+    assert sorted(ran) == sorted(WINDOW_RUNS), sorted(ran)
+    for (example, release), outcome in ran.items():
+        summary = outcome.check()
+        assert summary["numpy"] == TODAY and not summary["timed_out"], summary
+        fixed = release == PATCHED
+        if example == "sort_order_window.py":
+            assert summary["final_names"] == ["x", "y"], summary
+            seen = ["x", "y"] if fixed else ["y", "x"]
+            assert summary["hook_saw"] == seen and summary["reader_saw"] == seen, (release, summary)
+        else:
+            assert summary["writeable_after_protect"] is False, summary  # the other thread's write took
+            assert "WRITEBACKIFCOPY" in summary["error"], summary  # and the call was refused
+            assert summary["writeable_final"] is not fixed, (release, summary)  # the change undone, or kept
+        assert summary["race_observed"] is not fixed, (release, summary)
+        if fixed:
+            assert outcome.returncode == 0 and not parse_reports(outcome.stderr), outcome.describe()
+
+
+def _release_of(outcome: Outcome) -> str:
+    """Which of ENVS a request ran on."""
+    (release,) = (release for release, env in ENVS.items() if env == outcome.request.env)
+    return release
+
+
 def _tests_of(outcome: Outcome) -> tuple[str, ...]:
     """The tests a request ran: its ``-k``."""
     args = outcome.request.args
@@ -141,6 +184,7 @@ def _ran(outcome: Outcome, env: str, *, may_corrupt: bool = False) -> dict:
 
 
 TEST_RUNS = [
+    (forced_windows_open_on_the_release_and_closed_on_the_patched_build, list(WINDOW_RUNS.values())),
     (each_patch_adds_a_regression_test_the_build_runs, []),
     (regression_tests_show_the_bugs_on_the_release, [RUNS[tests, TODAY] for tests in GROUPS]),
     # One run per race on the patched build, not RACE_RUNS: the same shape, in a third of the time.

@@ -79,7 +79,10 @@ def _sanitized_purpose(version: str) -> str:
 
 
 SANITIZED_LOCK = "env-tsan-numpy"  # one lock for all of them: pytest, to run NumPy's own tests
-SCIPY_TEST_STACK = ("scipy==1.15.1", "pytest==9.2.0", "pytest-run-parallel==0.10.0", "hypothesis==6.122.0")
+# What NumPy's own test files need to be collected: pytest, and Hypothesis (test_dtype.py imports it;
+# its pytest plugin imports it only for a test that does). The Hypothesis SciPy's runs use.
+NUMPY_TEST_STACK = ("pytest==9.2.0", "hypothesis==6.122.0")
+SCIPY_TEST_STACK = ("scipy==1.15.1", "pytest-run-parallel==0.10.0", *NUMPY_TEST_STACK)
 BOOK_ENVS: dict[str, BookEnv] = {
     env.name: env
     for env in (
@@ -138,7 +141,7 @@ BOOK_ENVS: dict[str, BookEnv] = {
             constrained_by="book",  # the NumPy the book's kernel has
         ),
         # NumPy's own code under ThreadSanitizer: the last release with the np.repeat race and the fix.
-        *(BookEnv(f"tsan-numpy-{version}", "3.14t-tsan", ("pytest==9.2.0",),
+        *(BookEnv(f"tsan-numpy-{version}", "3.14t-tsan", NUMPY_TEST_STACK,
                   _sanitized_purpose(version), pip_from="3.14t", sanitized_numpy=version)
           for version in SANITIZED_RELEASES),
     )

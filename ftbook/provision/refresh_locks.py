@@ -11,7 +11,9 @@ The NumPy sdists' hashes are asked of PyPI's JSON API. Then one line per
 changed pin: ``book: numpy 2.5.5 -> 2.6.0``.
 
 ``--check`` compiles and reports, but writes nothing, and exits 1 when a
-lock would change.
+lock would change. ``--only NAME`` (again for more) compiles only those
+locks, against the others as they are: a new requirement goes in without
+moving every other pin to what PyPI has today.
 """
 
 from __future__ import annotations
@@ -88,7 +90,13 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--uv", required=True, help="the uv executable to compile with")
     parser.add_argument("--check", action="store_true", help="report what would change; write nothing")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="compile only this lock (e.g. env-tsan-numpy); the others stay as they are")
     args = parser.parse_args(argv)
+    known = {lock.name for lock in all_locks()}
+    if set(args.only or ()) - known:
+        parser.error(f"--only: no lock named {', '.join(sorted(set(args.only) - known))} "
+                     f"(the locks: {', '.join(sorted(known))})")
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731 - stdout is the report
 
     REQUIREMENTS.mkdir(exist_ok=True)
@@ -96,14 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     owner = folder_lock(REQUIREMENTS, log)
     with owner, tempfile.TemporaryDirectory(prefix="lock-", dir=REQUIREMENTS) as work:
         compiled: dict[str, Path] = {}
+        kept: dict[str, Path] = {}
         try:
             for lock in all_locks():
+                if args.only and lock.name not in args.only:
+                    kept[lock.name] = REQUIREMENTS / f"{lock.name}.txt"  # constrains the others as it is
+                    continue
                 log(f"==> compiling {lock.name} (Python {lock.python})")
                 compiled[lock.name] = Path(work) / f"{lock.name}.txt"
-                compile_lock(args.uv, lock, compiled[lock.name], compiled)
-            current = pins(compiled["book"].read_text())["numpy"]
-            compiled[SDIST_LOCK] = Path(work) / f"{SDIST_LOCK}.txt"
-            compiled[SDIST_LOCK].write_text(sdist_lock_text(current))
+                compile_lock(args.uv, lock, compiled[lock.name], {**kept, **compiled})
+            if "book" in compiled:  # the sdists follow the book's NumPy
+                current = pins(compiled["book"].read_text())["numpy"]
+                compiled[SDIST_LOCK] = Path(work) / f"{SDIST_LOCK}.txt"
+                compiled[SDIST_LOCK].write_text(sdist_lock_text(current))
         except (ProvisionError, subprocess.TimeoutExpired) as error:
             print(f"error: {error}\nNo lock was changed.", file=sys.stderr)
             return 1
