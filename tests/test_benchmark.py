@@ -21,6 +21,18 @@ def test_a_step_is_timed_and_split_where_the_session_says_everything_is_made(tmp
     assert step["phases"] == {"chapters": {"wall_seconds": 0.2, "cpu_seconds": 0.3, "busy": 0.75}}
 
 
+def test_what_provisioning_made_is_kept_with_its_time_in_seconds():
+    log = ("==> built CPython 3.14.7 (3.14t-tsan) in 6 min 2 s: /cache/pythons/x/bin/python3\n"
+           "    configure: done in 40.0 s\n"
+           "nox > [3.14t-tsan] [tsan-numpy-2.5.5-patched] "
+           "==> NumPy 2.5.5-patched with ThreadSanitizer ready in 56.3 s\n"
+           "==> NumPy 2.2.3 with ThreadSanitizer ready in 1 min 5 s\n")
+    assert benchmark.made_in(log) == {"CPython 3.14.7 (3.14t-tsan)": 362,
+                                      "NumPy 2.5.5-patched with ThreadSanitizer": 56.3,
+                                      "NumPy 2.2.3 with ThreadSanitizer": 65}
+    assert benchmark.made_in("==> environment tsan ready in 3.0 s\n") == {}  # an environment: not a build
+
+
 def test_a_step_without_the_marker_has_no_split(tmp_path):
     step = benchmark.run_step("tests", [sys.executable, "-c", "pass"], tmp_path, {}, tmp_path / "log")
     assert step["provisioned_after_seconds"] is None and step["returncode"] == 0

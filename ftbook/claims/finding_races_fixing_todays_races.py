@@ -90,6 +90,62 @@ WINDOW_RUNS = {(example, release): tsan_request(example, *args, env=ENVS[release
                for example, args in WINDOWS.items() for release in ENVS}
 
 
+# NumPy's own tests of what each patch touches, by node ID in the sdist's test files (the patches change
+# none of them; only test_multithreading.py). The ufunc.at tests are methods of the large TestUfunc
+# class, so its run keeps only theirs with -k. All of them run in one thread, so ThreadSanitizer has
+# nothing to report in them on either build. Measured here, 2026-12-06: 314 passed and 1 skipped on
+# each build.
+NUMPY_TESTS = {
+    "0001-sort-order-works-on-a-view.patch": (
+        "test_multiarray.py::TestMethods::test_sort_order",
+        "test_multiarray.py::TestMethods::test_sort_bad_ordering",
+        "test_multiarray.py::TestMethods::test_partition_cdtype",
+        "test_multiarray.py::TestRecord::test_unicode_order"),
+    "0002-setflags-stores-once.patch": ("test_multiarray.py::TestFlags",),
+    "0003-scalar-sizes-a-copy.patch": (
+        "test_dtype.py::TestDTypeClasses::test_scalar_helper_all_dtypes",
+        "test_records.py::TestRecord::test_pickle_void",
+        "test_regression.py::TestRegression::test_pickle_py2_scalar_latin1_hack",
+        "test_multiarray.py::TestPickling"),
+    "0004-broadcast-to-shape-reads-flags.patch": ("test_ufunc.py::TestUfunc",),
+}
+ONLY_UFUNC_AT = "not TestUfunc or ufunc_at or test_at_"
+# Two pytest runs per build, each well inside a cell's limit: test_multiarray.py is most of the first
+# (collecting it takes about 45 s under ThreadSanitizer), test_dtype.py's Hypothesis and test_ufunc.py
+# the second. Measured in one run per build instead: 137 s each, idle (2026-12-06).
+NUMPY_TEST_FILES = (("test_multiarray.py", "test_records.py", "test_regression.py"),
+                    ("test_dtype.py", "test_ufunc.py"))
+NUMPY_TESTS_SECONDS = 200
+
+
+def numpy_tests_run(files: tuple[str, ...], env: str) -> ExampleRun:
+    """NumPy's tests in NUMPY_TESTS from *files*: one pytest run on book environment *env*, with NumPy's
+    ``TSAN_OPTIONS``."""
+    copies = [option for name in files for option in ("--copy-test", str(PATCHED_TEST_FILE.parent / name))]
+    nodes = [node for nodes in NUMPY_TESTS.values() for node in nodes if node.split("::")[0] in files]
+    only = ("-k", ONLY_UFUNC_AT) if any(node.startswith("test_ufunc.py::TestUfunc") for node in nodes) else ()
+    seconds = NUMPY_TESTS_SECONDS
+    return tsan_request("pytest_runs.py", "--runs", "1", "--run-timeout", str(seconds), "--timeout",
+                        str(seconds + 10), *copies, "--json", "--", "-rA", *nodes, *only,
+                        options=TODAYS_OPTIONS, env=env, timeout=seconds + 30)
+
+
+# (files, release): each part of NumPy's tests, on the release and on the patched build.
+NUMPY_TEST_RUNS = {(files, release): numpy_tests_run(files, env)
+                   for files in NUMPY_TEST_FILES for release, env in ENVS.items()}
+assert ({node.split("::")[0] for nodes in NUMPY_TESTS.values() for node in nodes}
+        == {name for files in NUMPY_TEST_FILES for name in files}), "each test file, in one part"
+
+
+def numpy_tests_by_patch(*outcomes: Outcome) -> dict[str, dict[str, str]]:
+    """How each of NumPy's tests ended in NUMPY_TEST_RUNS requests (one build's), by the patch they test."""
+    ended = {test: end for outcome in outcomes for run in outcome.check()["runs"]
+             for test, end in run["tests"].items()}
+    return {patch: {test: end for test, end in ended.items()
+                    if any(test == node or test.startswith((f"{node}::", f"{node}[")) for node in nodes)}
+            for patch, nodes in NUMPY_TESTS.items()}
+
+
 def each_patch_adds_a_regression_test_the_build_runs() -> None:
     """The evidence is complete: every patch adds at least one test, and the build runs each test it adds."""
     assert ADDED_TESTS and all(ADDED_TESTS.values()), ADDED_TESTS
@@ -160,6 +216,34 @@ def forced_windows_open_on_the_release_and_closed_on_the_patched_build(*outcomes
             assert outcome.returncode == 0 and not parse_reports(outcome.stderr), outcome.describe()
 
 
+def numpy_own_tests_pass_the_same_on_both_builds(*outcomes: Outcome) -> None:
+    """No regression: NumPy's own tests of what each patch touches pass on both builds, the same on each.
+
+    *outcomes*: NUMPY_TEST_RUNS, in any order. Each patch's selection ran
+    at least one test; on each build every test that ran passed (one is
+    skipped by its own condition, as pytest's tally shows), the two builds
+    ran the same tests, and ThreadSanitizer reported nothing (the tests run
+    in one thread).
+    """
+    ended = {}
+    for release, env in ENVS.items():
+        mine = [outcome for outcome in outcomes if outcome.request.env == env]
+        assert len(mine) == len(NUMPY_TEST_FILES), (env, len(mine))
+        tests = {}
+        for outcome in mine:
+            (run,) = _ran(outcome, env)["runs"]
+            assert run["ended"] == "passed" and run["tsan_reports"] == 0, (env, run["ended"], run["error"])
+            assert run["tally"].get("failed", 0) == run["tally"].get("error", 0) == 0, run["tally"]
+            assert len(run["tests"]) == run["tally"]["passed"], run["tally"]  # -rA named every test that ran
+            tests |= run["tests"]
+        by_patch = numpy_tests_by_patch(*mine)
+        assert all(by_patch.values()), {patch: len(tests) for patch, tests in by_patch.items()}
+        assert sum(map(len, by_patch.values())) == len(tests), "a test that ran is in no patch's selection"
+        assert {end for tests in by_patch.values() for end in tests.values()} == {"passed"}, by_patch
+        ended[release] = tests
+    assert ended[TODAY] == ended[PATCHED], set(ended[TODAY]) ^ set(ended[PATCHED])
+
+
 def _release_of(outcome: Outcome) -> str:
     """Which of ENVS a request ran on."""
     (release,) = (release for release, env in ENVS.items() if env == outcome.request.env)
@@ -184,6 +268,7 @@ def _ran(outcome: Outcome, env: str, *, may_corrupt: bool = False) -> dict:
 
 
 TEST_RUNS = [
+    (numpy_own_tests_pass_the_same_on_both_builds, list(NUMPY_TEST_RUNS.values())),
     (forced_windows_open_on_the_release_and_closed_on_the_patched_build, list(WINDOW_RUNS.values())),
     (each_patch_adds_a_regression_test_the_build_runs, []),
     (regression_tests_show_the_bugs_on_the_release, [RUNS[tests, TODAY] for tests in GROUPS]),

@@ -14,7 +14,9 @@ every interpreter, environment and source has been made, and what follows
 is the chapters executing. For each step it records the wall time, the CPU
 time of everything the step ran (user and system, from ``getrusage`` of the
 waited-for children) and so how busy the machine's cores were, and the load
-just before it started. One JSON file per run, named by date and commit,
+just before it started, and what provisioning made with each one's time (the
+interpreters built from source, NumPy built with ThreadSanitizer: :data:`MADE`).
+One JSON file per run, named by date and commit,
 goes into ``--record``; the book's measurements page reads every file there.
 Nothing in those files is typed by hand.
 
@@ -28,6 +30,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -49,6 +52,12 @@ STEPS = (
 # What the docs session logs when its last interpreter and environment are made (chapters may go on), and
 # what noxfile.provision logs once everything a session needs is made (and the GIL checked): the first seen.
 PROVISIONED = ("==> provisioned:", "free-threaded, GIL disabled after importing")
+# What provisioning logs as it finishes each expensive thing it makes (ftbook.provision.interpreters and
+# .instrumented): "==> built CPython 3.14.7 (3.14t-tsan) in 6 min 2 s: ..." and "==> NumPy 2.5.5-patched
+# with ThreadSanitizer ready in 56.0 s", after nox's and the chain's prefixes ("nox > [3.14t-tsan] ").
+# The benchmark keeps each with its time, in seconds.
+MADE = re.compile(r"==> (?:built (CPython \S+ \(\S+\))|(NumPy \S+ with ThreadSanitizer) ready) in "
+                  r"(?:(\d+) min (\d+) s|([\d.]+) s)", re.MULTILINE)
 STEP_TIMEOUT = 3 * 3600  # seconds: far over the slowest step measured; a hang ends the run, not the machine
 
 
@@ -76,14 +85,21 @@ def run_step(name: str, command: list[str], clone: Path, env: dict[str, str], lo
         returncode = process.wait()
         watchdog.cancel()
     wall, cpu = time.monotonic() - started, _children_cpu() - cpu
-    phases = read_report(log.read_text(errors="replace"))  # the build's own end-of-build lines, if any
+    text = log.read_text(errors="replace")
+    phases = read_report(text)  # the build's own end-of-build lines, if any
     step = {"step": name, "command": " ".join(command), "returncode": returncode,
             "wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
             "busy": round(cpu / wall / (os.cpu_count() or 1), 3), "load_before": round(load, 2),
             "provisioned_after_seconds": None if provisioned is None else round(provisioned, 1),
-            **({"phases": phases} if phases else {})}
+            **({"phases": phases} if phases else {}), **({"made": made} if (made := made_in(text)) else {})}
     print(f"==> benchmark: {name}: {wall:.0f} s, {cpu:.0f} s of CPU, exit {returncode}", flush=True)
     return step
+
+
+def made_in(text: str) -> dict[str, float]:
+    """The interpreters and instrumented NumPy builds a step's log says it made, each with its seconds."""
+    return {cpython or numpy: float(seconds) if seconds else int(minutes) * 60 + int(rest)
+            for cpython, numpy, minutes, rest, seconds in MADE.findall(text)}
 
 
 def commit_of(repository: Path) -> str:
