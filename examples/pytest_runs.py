@@ -95,7 +95,10 @@ def one_run(arguments, seconds, folder, keep_stderr=False):
     started = time.monotonic()
     # pytest runs in a folder of its own; a plugin resolves a relative path against where we started.
     environment = {**os.environ, "PYTHONPATH": with_this_folder(os.environ.get("PYTHONPATH")),
-                   "PYTEST_RUNS_STARTED_IN": os.getcwd()}
+                   "PYTEST_RUNS_STARTED_IN": os.getcwd(),
+                   # pytest fits each short-summary line to the terminal's width, 80 without one, and
+                   # drops a failure's message that does not fit after a long test name: room for it.
+                   "COLUMNS": "1000"}
     try:
         done = subprocess.run([sys.executable, "-m", "pytest", *arguments], capture_output=True, text=True,
                               timeout=seconds, cwd=folder, env=environment)

@@ -89,9 +89,12 @@ def how_runs_ended(summary: dict, racing: str | None) -> str:
 
 
 def reported_race(summary: dict, racing: str):
-    """The first report, in a request's kept stderr, of a race with *racing* in a stack (None if none)."""
-    return next((report for run in summary["runs"] for report in parse_reports(run.get("stderr", ""))
-                 if report.is_race_in(racing)), None)
+    """The report, in a request's kept stderr, of the race *racing* is in: the first whose racing write
+    is that function's own (the race a fix is about, not one that only passes through it), else the
+    first with it in a stack, else None."""
+    reports = [report for run in summary["runs"] for report in parse_reports(run.get("stderr", ""))
+               if report.is_race_in(racing)]
+    return next((report for report in reports if report.write_by(racing)), reports[0] if reports else None)
 
 
 def what_the_release_said(summary: dict, test: str, racing: str | None) -> str:

@@ -64,6 +64,16 @@ def test_passes_and_failures_are_told_apart(tmp_path):
     assert passed["runs"][0]["failures"] == {}
 
 
+def test_a_failure_keeps_its_message_after_a_long_test_name(tmp_path):
+    test_file = tmp_path / "test_named_at_length.py"
+    test_file.write_text("def test_" + "a_name_longer_than_a_terminal_line_" * 3 + "x():\n"
+                         "    assert 1 == 2, 'the message'\n")
+    (run,) = run_example("pytest_runs.py", "--runs", "1", "--copy-test", test_file, "--json",
+                         timeout=120).summary["runs"]
+    (message,) = run["failures"].values()
+    assert "the message" in message, run
+
+
 def test_tests_named_by_node_id_in_several_copied_files_run_alone_and_each_ending_is_kept(tmp_path):
     other = tmp_path / "test_other.py"
     other.write_text("def test_elsewhere():\n    pass\n\ndef test_not_asked_for():\n    pass\n")

@@ -101,6 +101,15 @@ def test_what_the_release_said_is_the_tests_own_failure_or_the_race_it_guards():
     assert what_the_release_said(raced, "test_x", "no_such_function") == "(no report in 1 runs)"
 
 
+def test_the_race_quoted_is_the_one_the_function_writes_even_when_a_race_through_it_comes_first():
+    text = (FIXTURES / "numpy-2.2.1-flat-byteorder.txt").read_text()
+    byteorder, flags = text.split("==================\n==================\n")  # as TSAN printed them
+    flags_first = flags + "==================\n" + byteorder + "==================\n"
+    summary = {"runs": [run(reports=2, stderr=flags_first)]}
+    said = what_the_release_said(summary, "test_x", "PyArray_CheckFromAny_int")
+    assert "ctors.c:1843" in said  # the byte-order write, not the flags write the other race is about
+
+
 def test_how_runs_ended_counts_what_pytest_and_tsan_said():
     clean = {"runs": [run("passed", {"passed": 2, "deselected": 5})]}
     assert how_runs_ended(clean, None) == "passed (2 passed); no TSAN report"

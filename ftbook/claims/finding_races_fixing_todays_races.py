@@ -137,7 +137,7 @@ assert ({node.split("::")[0] for nodes in NUMPY_TESTS.values() for node in nodes
         == {name for files in NUMPY_TEST_FILES for name in files}), "each test file, in one part"
 
 
-def numpy_tests_by_patch(*outcomes: Outcome) -> dict[str, dict[str, str]]:
+def _by_patch(*outcomes: Outcome) -> dict[str, dict[str, str]]:
     """How each of NumPy's tests ended in NUMPY_TEST_RUNS requests (one build's), by the patch they test."""
     ended = {test: end for outcome in outcomes for run in outcome.check()["runs"]
              for test, end in run["tests"].items()}
@@ -216,16 +216,17 @@ def forced_windows_open_on_the_release_and_closed_on_the_patched_build(*outcomes
             assert outcome.returncode == 0 and not parse_reports(outcome.stderr), outcome.describe()
 
 
-def numpy_own_tests_pass_the_same_on_both_builds(*outcomes: Outcome) -> None:
+def numpy_own_tests_pass_the_same_on_both_builds(*outcomes: Outcome) -> dict[str, dict[str, dict[str, str]]]:
     """No regression: NumPy's own tests of what each patch touches pass on both builds, the same on each.
 
     *outcomes*: NUMPY_TEST_RUNS, in any order. Each patch's selection ran
     at least one test; on each build every test that ran passed (one is
     skipped by its own condition, as pytest's tally shows), the two builds
     ran the same tests, and ThreadSanitizer reported nothing (the tests run
-    in one thread).
+    in one thread). Returns, by build, how each test ended, by the patch
+    whose selection holds it: what the page shows.
     """
-    ended = {}
+    ended, shown = {}, {}
     for release, env in ENVS.items():
         mine = [outcome for outcome in outcomes if outcome.request.env == env]
         assert len(mine) == len(NUMPY_TEST_FILES), (env, len(mine))
@@ -236,12 +237,13 @@ def numpy_own_tests_pass_the_same_on_both_builds(*outcomes: Outcome) -> None:
             assert run["tally"].get("failed", 0) == run["tally"].get("error", 0) == 0, run["tally"]
             assert len(run["tests"]) == run["tally"]["passed"], run["tally"]  # -rA named every test that ran
             tests |= run["tests"]
-        by_patch = numpy_tests_by_patch(*mine)
+        by_patch = _by_patch(*mine)
         assert all(by_patch.values()), {patch: len(tests) for patch, tests in by_patch.items()}
         assert sum(map(len, by_patch.values())) == len(tests), "a test that ran is in no patch's selection"
         assert {end for tests in by_patch.values() for end in tests.values()} == {"passed"}, by_patch
-        ended[release] = tests
+        ended[release], shown[release] = tests, by_patch
     assert ended[TODAY] == ended[PATCHED], set(ended[TODAY]) ^ set(ended[PATCHED])
+    return shown
 
 
 def _release_of(outcome: Outcome) -> str:

@@ -24,7 +24,8 @@ RACING = {"flat-flags": "PyArray_RawIterBaseInit", "flat-byteorder": "PyArray_Ch
 # first case's race); the byte-order race is the one whose write is that function's own (CI's build of
 # 011bab8 read the flags race as the byte-order one and failed).
 BYTEORDER_WRITER = "PyArray_CheckFromAny_int"
-# Four threads, 5000 calls each. Most of a run is the instrumented NumPy's import (about 7 s); the calls
+# Four threads, 5000 calls each. Much of a run is the instrumented NumPy's import (about 2.6 s once the
+# interpreter's standard library is byte-compiled, 7 s before); the calls
 # are cheap, and each one is a chance for the two accesses to overlap. 500 calls were enough on an idle
 # machine, not on a busy one: with two busy loops taking both cores, argsort(order=)'s race went
 # unreported in 4 runs of 4, and CI's build missed it in 3 attempts; 5000 calls reported it in 10 runs of
