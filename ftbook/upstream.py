@@ -139,18 +139,23 @@ def issue_text(patch: Patch, said: dict[str, str], versions: dict, *,
     ])
 
 
-def pull_request_text(patch: Patch, ended: dict[str, tuple[str, str]], versions: dict) -> str:
+def pull_request_text(patch: Patch, ended: dict[str, tuple[str, str]], versions: dict, *,
+                      sharing: tuple[Patch, ...] = ()) -> str:
     """The pull request: what changes and why this remedy, the tests, and how they ran on both builds.
 
     *ended*: for each of the patch's tests, :func:`how_runs_ended` on the
-    release and on the patched build.
+    release and on the patched build. *sharing*: the book's other patches
+    that name the same NumPy issue; with them, this one fixes only part of it.
     """
     issue = upstream_issue(patch)
+    closes = f"Closes {issue}." if issue else "Closes the issue drafted with it."
+    if issue and sharing:
+        closes = f"Part of {issue}, with " + ", ".join(f"`{other.path.name}`" for other in sharing) + "."
     return "\n".join([
         f"# {patch.title}", "", f"_{PROPOSAL}_", "",
         *_paragraphs(patch.explanation),
         f"**Why this remedy:** {patch.remedy}", "",
-        f"Closes {issue}." if issue else "Closes the issue drafted with it.", "",
+        closes, "",
         "#### Changes", "", *(f"- `{name}`" for name in patch.files), "",
         "#### Tests", "",
         "Adds to `numpy/_core/tests/test_multithreading.py`, run as NumPy's ThreadSanitizer job runs its "

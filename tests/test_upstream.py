@@ -85,7 +85,8 @@ def test_the_books_patches_are_in_the_form_and_their_tests_are_what_the_chapter_
         patch = read_patch(path)
         assert patch.title.startswith("BUG: ") and patch.explanation and patch.remedy, path.name
         assert list(patch.tests) == ADDED_TESTS[path.name] and all(patch.tests.values()), path.name
-    assert [upstream_issue(read_patch(path)) for path in patches_of(PATCHED)].count("numpy/numpy#30540") == 1
+    # ufunc.at's flags writes (the issue), and the writeable setter against readers (a comment on it)
+    assert [upstream_issue(read_patch(path)) for path in patches_of(PATCHED)].count("numpy/numpy#30540") == 2
 
 
 def test_what_the_release_said_is_the_tests_own_failure_or_the_race_it_guards():
@@ -136,10 +137,16 @@ def test_the_texts_say_they_are_proposals_and_carry_the_evidence(patch):
     assert "Closes the issue drafted with it." in pull and "- `numpy/x.c`" in pull
 
 
-def test_a_patch_naming_a_numpy_issue_closes_it(tmp_path):
+def test_a_patch_naming_a_numpy_issue_closes_it_unless_another_shares_it(tmp_path):
     path = tmp_path / "0004-b.patch"
     path.write_text(PATCH.replace("BUG: a title", "BUG: a title (gh-30540)"))
     patch = read_patch(path)
     assert upstream_issue(patch) == "numpy/numpy#30540"
     pull = pull_request_text(patch, {test: ("x", "y") for test in patch.tests}, {"numpy": "2.5.5"})
     assert "Closes numpy/numpy#30540." in pull
+    other_path = tmp_path / "0005-c.patch"
+    other_path.write_text(path.read_text())
+    other = read_patch(other_path)
+    shared = pull_request_text(patch, {test: ("x", "y") for test in patch.tests}, {"numpy": "2.5.5"},
+                               sharing=(other,))
+    assert "Part of numpy/numpy#30540, with `0005-c.patch`." in shared and "Closes" not in shared
