@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ftbook.provision.instrumented import MESON_ARGS
 from ftbook.provision.interpreters import COMPLETE_MARKER, INTERPRETERS
+from ftbook.provision.sources import sdist_dir
 from ftbook.quote import Quote, QuoteError, source_file
 
 # The configure options a reader needs for each kind of interpreter; every other option of the
@@ -137,6 +138,15 @@ class TsanJob:
     @property
     def image_name(self) -> str:
         return self.image.text.split("image:", 1)[1].strip().split("@")[0]
+
+
+# NumPy's job at v2.5.5 (WORKFLOW L110, which numpy-tests-under-tsan checks against it): every report
+# printed and none stopping the run (exit 66 at the end if there was one), NumPy's known races
+# suppressed. The options the book's runs of today's NumPy tests use, here rather than in that chapter's
+# claims so that another chapter using them does not also wait for that chapter's builds of old releases.
+TODAYS_JOB = "2.5.5"
+TODAYS_OPTIONS = {"halt_on_error": "0", "allocator_may_return_null": "1",
+                  "suppressions": str(sdist_dir(TODAYS_JOB) / "tools/ci/tsan_suppressions.txt")}
 
 
 def numpy_tsan_job(version: str) -> TsanJob:

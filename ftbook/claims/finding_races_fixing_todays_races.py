@@ -12,14 +12,15 @@ chapter runs these requests.
 from __future__ import annotations
 
 from ftbook.build import CELL_TIMEOUT
-from ftbook.claims.finding_races_numpy_tests_under_tsan import TODAYS_OPTIONS
 from ftbook.provision.instrumented import patched_source_dir, patches_of
 from ftbook.provision.sources import CURRENT_NUMPY
+from ftbook.recipes import TODAYS_JOB, TODAYS_OPTIONS
 from ftbook.run import SIDE_BY_SIDE, ExampleRun, Outcome
 from ftbook.tsan import parse_reports, tsan_request
 from ftbook.upstream import read_patch
 
 TODAY = "2.5.5"
+assert TODAYS_JOB == TODAY, f"NumPy's job options (ftbook.recipes) are for {TODAYS_JOB}, not {TODAY}"
 PATCHED = f"{TODAY}-patched"
 TEST_FILE = "numpy/_core/tests/test_multithreading.py"
 FAILS = "its own assertion"

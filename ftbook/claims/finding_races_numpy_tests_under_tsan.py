@@ -15,6 +15,7 @@ of NumPy's own TSAN job at the time. The chapter runs these requests.
 from __future__ import annotations
 
 from ftbook.provision.sources import sdist_dir
+from ftbook.recipes import TODAYS_JOB, TODAYS_OPTIONS
 from ftbook.run import Outcome
 from ftbook.tsan import parse_reports, tsan_request
 
@@ -29,12 +30,8 @@ RACING = {FLAT: ("PyArray_RawIterBaseInit", "PyArray_CheckFromAny_int"), REPEAT:
 FIXED_IN = {FLAT: "2.2.2", REPEAT: "2.2.3"}
 
 
-# NumPy's job at v2.5.5 (.github/workflows/compiler_sanitizers.yml L110, which the chapter checks):
-# every report printed and none stopping the run (exit 66 at the end if there was one), NumPy's
-# known races suppressed.
-TODAY = "2.5.5"
-TODAYS_OPTIONS = {"halt_on_error": "0", "allocator_may_return_null": "1",
-                  "suppressions": str(sdist_dir(TODAY) / "tools/ci/tsan_suppressions.txt")}
+# NumPy's job at today's release: its options (ftbook.recipes says which), which the chapter checks.
+TODAY = TODAYS_JOB
 
 
 def _todays_run(*tests: str):
