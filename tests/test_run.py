@@ -1,8 +1,9 @@
 """The subprocess runner turns crashes and hangs into results."""
 
 import sys
+import threading
 
-from ftbook.run import Outcome, run_command
+from ftbook.run import SIDE_BY_SIDE, Outcome, run_command, run_side_by_side
 
 
 def test_crash_is_reported_as_its_signal():
@@ -32,3 +33,19 @@ def test_a_faulthandler_exit_is_told_from_the_examples_own_exit_1():
     assert wedged.wedged and not wedged.ended_itself and wedged.describe() == "stuck: stacks printed, exit 1"
     finished = Outcome(["python"], 1, 2.0, '{"example": "x"}\n', dump)
     assert not finished.wedged and finished.ended_itself
+
+
+def test_side_by_side_runs_requests_at_once_and_keeps_their_order():
+    """A cell's requests share the cores: SIDE_BY_SIDE of them run at once, and each outcome is its own."""
+    together = threading.Barrier(SIDE_BY_SIDE, timeout=30)  # breaks unless that many run at once
+
+    class Request:
+        def __init__(self, number):
+            self.number = number
+
+        def run(self):
+            together.wait()
+            return self.number
+
+    numbers = list(range(2 * SIDE_BY_SIDE))
+    assert run_side_by_side([Request(number) for number in numbers]) == numbers
