@@ -80,7 +80,8 @@ ERROR_LINE = re.compile(r"^E\s+(\w+(?:Error|Exception)\b.*)$", re.M)
 TSAN_WARNING = re.compile(r"^WARNING: ThreadSanitizer: ", re.M)
 # pytest's last line, "2 failed, 1 passed, 37 deselected in 12.5s": each count by its word.
 TALLY = re.compile(r"(\d+) (failed|passed|skipped|deselected|xfailed|xpassed|errors?|warnings?)\b")
-KEPT_STDERR = 60_000  # characters of a run's stderr kept with --keep-stderr: its last reports
+KEPT_STDERR = 60_000  # characters of a run's stderr kept with --keep-stderr (see kept_stderr)
+REPORT_START = "==================\nWARNING: ThreadSanitizer: "
 CRASH_LINE = re.compile(r"^(?:(?:malloc|free|double free|corrupted|munmap_chunk|realloc)\S*\(?\)?:? .*"
                         r"|Fatal Python error: .*)$", re.M)
 
@@ -133,8 +134,25 @@ def one_run(arguments, seconds, folder, keep_stderr=False):
 
 def sanitizer(stderr, keep_stderr):
     """What a run's stderr says about ThreadSanitizer: its report count, and the text if asked to keep it."""
-    kept = {"stderr": stderr[-KEPT_STDERR:]} if keep_stderr else {}
+    kept = {"stderr": kept_stderr(stderr)} if keep_stderr else {}
     return {"tsan_reports": len(TSAN_WARNING.findall(stderr)), **kept}
+
+
+def kept_stderr(stderr):
+    """*stderr*, or, past KEPT_STDERR characters, its first reports and its end, whole reports only.
+
+    The first reports name the race a run met first; after a race that
+    corrupts memory, dozens more can follow, its aftermath (with only the
+    last ones kept, a run under load once kept no report of the race it was
+    about). The end says how the run ended.
+    """
+    if len(stderr) <= KEPT_STDERR:
+        return stderr
+    head, tail = stderr[:KEPT_STDERR * 2 // 3], stderr[-(KEPT_STDERR // 3):]
+    head = head[:head.rfind(REPORT_START)] if head.count(REPORT_START) > 1 else head  # drop a cut report
+    tail = tail[tail.find(REPORT_START):] if REPORT_START in tail else tail
+    left_out = len(stderr) - len(head) - len(tail)
+    return f"{head}\n[... {left_out} characters of ThreadSanitizer's output left out ...]\n{tail}"
 
 
 def first_error(output):

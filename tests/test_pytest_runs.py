@@ -22,6 +22,15 @@ TESTS = textwrap.dedent("""
             os.write(2, f"WARNING: ThreadSanitizer: {kind} (pid={os.getpid()})\\n".encode())
 
 
+    def test_reports_a_race_then_its_aftermath():  # a race that corrupts memory: many reports after the first
+        report = ("==================\\nWARNING: ThreadSanitizer: data race (pid=1)\\n  {}\\n"
+                  + "#0 f\\n" * 100)
+        os.write(2, report.format("the first race").encode())
+        for number in range(200):
+            os.write(2, report.format(f"aftermath {number}").encode())
+        os.write(2, b"how the run ended\\n")
+
+
     def test_exits_like_tsan():  # halt_on_error=1: the first report, then TSAN's exit status
         os.write(2, b"WARNING: ThreadSanitizer: data race (pid=1)\\n")
         os._exit(66)
@@ -52,12 +61,12 @@ def test_a_hung_run_is_killed_counted_and_the_next_run_still_happens(tmp_path):
 def test_passes_and_failures_are_told_apart(tmp_path):
     passed = runs_of(tmp_path, "test_passes", "--runs", "2").summary
     assert passed["passed"] == 2 and passed["failed"] == passed["runs_timed_out"] == 0
-    assert passed["runs"][0]["tally"] == {"passed": 1, "deselected": 4}, passed["runs"][0]
+    assert passed["runs"][0]["tally"] == {"passed": 1, "deselected": 5}, passed["runs"][0]
     failed = runs_of(tmp_path, "test_fails", "--runs", "1")
     assert failed.summary["failed"] == 1 and failed.returncode == 1
-    assert failed.summary["runs"][0]["tally"] == {"failed": 1, "deselected": 4}
+    assert failed.summary["runs"][0]["tally"] == {"failed": 1, "deselected": 5}
     both = runs_of(tmp_path, "test_fails or test_passes", "--runs", "1").summary["runs"][0]
-    assert both["ended"] == "failed" and both["tally"] == {"failed": 1, "passed": 1, "deselected": 3}, both
+    assert both["ended"] == "failed" and both["tally"] == {"failed": 1, "passed": 1, "deselected": 4}, both
     assert failed.summary["runs"][0]["error"] == "ValueError: lengths differ"
     # Each failed test by name, with its message; a passing test is not among them.
     assert both["failures"] == {"test_three_ways.py::test_fails": "ValueError: lengths differ"}, both
@@ -103,6 +112,16 @@ def test_sanitizer_reports_are_counted_and_kept_when_asked(tmp_path):
     assert kept["stderr"].count("WARNING: ThreadSanitizer: data race") == 2
     counted = runs_of(tmp_path, "test_reports_like_tsan", "--runs", "1", pytest=["-s"]).summary["runs"][0]
     assert counted["tsan_reports"] == 2 and "stderr" not in counted, counted
+
+
+def test_a_long_stderr_keeps_its_first_reports_and_its_end(tmp_path):
+    # the first report names the race; the last ones are its aftermath
+    kept = runs_of(tmp_path, "test_reports_a_race_then_its_aftermath", "--runs", "1", "--keep-stderr",
+                  pytest=["-s"]).summary["runs"][0]
+    assert kept["tsan_reports"] == 201, kept["tsan_reports"]
+    assert "the first race" in kept["stderr"] and "how the run ended" in kept["stderr"]
+    assert "aftermath 199" in kept["stderr"] and "aftermath 100" not in kept["stderr"]
+    assert "output left out" in kept["stderr"] and len(kept["stderr"]) < 61_000
 
 
 def test_a_run_tsan_ended_is_counted_as_such(tmp_path):
