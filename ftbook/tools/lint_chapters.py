@@ -13,6 +13,9 @@ Copies: any run of :data:`WINDOW` consecutive code lines (blank lines and
 comments aside, whitespace normalised) that appears in two places, in one
 chapter or two, is reported with both places. Shared code belongs in
 ``ftbook``, once.
+
+And a visible cell that runs the book's own machinery, which the Sphinx
+build refuses (:mod:`ftbook.build.reader_view`), is reported here first.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ftbook.build.cells import Cell, code_cells, notebooks
+from ftbook.build.reader_view import machinery_in_view
 from ftbook.run import ROOT
 
 NOTEBOOK_RULES_OFF = ("E402", "B018")
@@ -121,12 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     chapters = notebooks()
     findings = ruff_findings(args.ruff, chapters)
     copied = copies(chapters)
-    for line in [*findings, *copied]:
+    # What the Sphinx build refuses (ftbook.build.reader_view), found here in a second, not after the build.
+    shown = [f"{chapter.relative_to(ROOT)}:{line}: a visible cell {offence}"
+             for chapter in chapters for line, offence in machinery_in_view(chapter)]
+    for line in [*findings, *copied, *shown]:
         print(line)
     cells = sum(len(code_cells(chapter)) for chapter in chapters)
-    print(f"chapter code: {len(chapters)} chapters, {cells} cells: "
-          f"{len(findings)} ruff findings, {len(copied)} copied runs of {WINDOW} lines")
-    return 1 if findings or copied else 0
+    print(f"chapter code: {len(chapters)} chapters, {cells} cells: {len(findings)} ruff findings, "
+          f"{len(copied)} copied runs of {WINDOW} lines, {len(shown)} visible cells running the machinery")
+    return 1 if findings or copied or shown else 0
 
 
 if __name__ == "__main__":
