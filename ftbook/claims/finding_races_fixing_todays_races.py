@@ -40,9 +40,9 @@ SHOWS = {
 GROUPS = (tuple(test for test, shows in SHOWS.items() if shows == FAILS),
           *((test,) for test, shows in SHOWS.items() if shows != FAILS))
 # A race gets up to RACE_RUNS runs on the release, stopping at the first report (each of 3 runs
-# reported, by hand, 2026-12-06); on the patched build it gets
-# PATCHED_RUNS runs, and none may report. Each patched run is about 35 s of the chapter's time on an idle
-# machine, and the chapter is the longest of the first build, so two, not three.
+# reported, by hand, 2026-12-06); on the patched build it gets PATCHED_RUNS runs, and none may report.
+# Each patched run is about 35 s of the chapter's time on an idle machine, and the chapter is the
+# longest of the first build, so two, not three.
 # A run took about 17 s on an idle 2-core machine (most of it the instrumented interpreter starting
 # pytest and NumPy), 43 s beside one other chapter, and over 60 s with two builds' chapters on the
 # cores (the three tests that fail by their own assertion, 2026-12-06). So each request has its cell's
