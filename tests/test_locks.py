@@ -183,3 +183,32 @@ def test_the_tsan_interpreters_stdlib_is_compiled_once_by_the_plain_one(tmp_path
     with pytest.raises(ProvisionError, match="byte-compiling .* failed"):
         byte_compile_stdlib(python, Path(sys.executable), log=said.append)
     assert not (tmp_path / STDLIB_COMPILED).exists()
+
+
+def test_three_chains_asking_for_the_stdlib_at_once_compile_it_once(tmp_path, monkeypatch):
+    """A first build starts three TSAN environments at once; the stdlib's lock makes one of them compile it."""
+    import sys
+    import threading
+
+    from ftbook.provision.envs import STDLIB_COMPILED, byte_compile_stdlib
+
+    monkeypatch.setenv("FTBOOK_CACHE", str(tmp_path / "cache"))
+    prefix = tmp_path / "cpython"
+    (prefix / "lib" / "python3.14t").mkdir(parents=True)
+    (prefix / "lib" / "python3.14t" / "inspect.py").write_text("x = 1\n")
+    runs = tmp_path / "compiler-runs"
+    compiler = tmp_path / "compiler"  # slow enough that the three calls overlap
+    compiler.write_text(f'#!/bin/sh\necho run >> "{runs}"\nsleep 1\nexec {sys.executable} "$@"\n')
+    compiler.chmod(0o755)
+    start = threading.Barrier(3)
+
+    def chain():
+        start.wait()
+        byte_compile_stdlib(prefix / "bin" / "python3.14t", compiler, log=lambda _: None)
+
+    threads = [threading.Thread(target=chain) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert runs.read_text().splitlines() == ["run"] and (prefix / STDLIB_COMPILED).is_file()

@@ -314,22 +314,28 @@ def byte_compile_stdlib(python: Path, compiler: Path, *, log: Log = print) -> No
     pytest`` took 16 s (2026-12-06). The plain interpreter of the same
     release writes the same files (same magic number and cache tag) in about
     1.5 s. Each ``.pyc`` is written under a unique name and renamed into
-    place (``py_compile``), so two sessions doing this at once are safe; the
-    marker is written last.
+    place (``py_compile``), so two sessions doing this at once would be safe,
+    but the work would be done twice (three TSAN environments start at once
+    on a first build): the job's owner is the lock named after the prefix,
+    and the marker is written last.
     """
     prefix = python.parent.parent
     marker = prefix / STDLIB_COMPILED
     if marker.is_file():
         return
-    started = time.monotonic()
-    stdlib = prefix / "lib" / python.name  # lib/python3.14t
-    done = subprocess.run([str(compiler), "-m", "compileall", "-q", "-j0", "-o", "0", str(stdlib)],
-                          capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        said = (done.stdout + done.stderr).strip().splitlines()[-5:]
-        raise ProvisionError(f"byte-compiling {stdlib} with {compiler} failed: {' / '.join(said)}")
-    atomic_write_text(marker, f"{compiler}\n")
-    log(f"==> byte-compiled the standard library of {python} in {format_seconds(time.monotonic() - started)}")
+    with exclusive(f"stdlib-compiled-{prefix.name}", log):
+        if marker.is_file():  # compiled by the chain or session we waited for
+            return
+        started = time.monotonic()
+        stdlib = prefix / "lib" / python.name  # lib/python3.14t
+        done = subprocess.run([str(compiler), "-m", "compileall", "-q", "-j0", "-o", "0", str(stdlib)],
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            said = (done.stdout + done.stderr).strip().splitlines()[-5:]
+            raise ProvisionError(f"byte-compiling {stdlib} with {compiler} failed: {' / '.join(said)}")
+        atomic_write_text(marker, f"{compiler}\n")
+        log(f"==> byte-compiled the standard library of {python} in "
+            f"{format_seconds(time.monotonic() - started)}")
 
 
 def book_env_python(name: str) -> Path:
