@@ -186,7 +186,7 @@ def test_the_tsan_interpreters_stdlib_is_compiled_once_by_the_plain_one(tmp_path
 
 
 def test_three_chains_asking_for_the_stdlib_at_once_compile_it_once(tmp_path, monkeypatch):
-    """A first build starts three TSAN environments at once; the stdlib's lock makes one of them compile it."""
+    """A first build starts three TSAN environments at once; the lock makes one of them compile it."""
     import sys
     import threading
 
