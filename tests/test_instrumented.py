@@ -14,8 +14,6 @@ import time
 import pytest
 
 from ftbook.provision import instrumented
-from ftbook.provision.sources import NUMPY_SDISTS
-from ftbook.recipes import TODAYS_JOB
 
 
 def make_sdist(root, files):
@@ -147,13 +145,6 @@ def test_the_books_patches_are_what_the_patched_release_applies():
     patches = instrumented.patches_of("2.5.5-patched")
     assert [patch.parent.name for patch in patches] == ["numpy-2.5.5"] * len(patches) and len(patches) >= 4
     assert patches == sorted(patches) and instrumented.patches_of("2.5.5") == []
-
-
-def test_only_the_release_the_book_patches_builds_unniced():
-    # Its patched step leads to the longest chapter; any other release's build yields the cores to it.
-    assert not instrumented.yields(TODAYS_JOB) and not instrumented.yields(f"{TODAYS_JOB}-patched")
-    others = [version for version in NUMPY_SDISTS if version != TODAYS_JOB]
-    assert others and all(instrumented.yields(version) for version in others)
 
 
 def test_two_threads_asking_for_one_patched_source_apply_the_patches_once(tmp_path, monkeypatch):

@@ -52,7 +52,7 @@ def fake_source_tarball(tmp_path: Path, version: str) -> tuple[Path, str]:
     files = {
         "configure": (
             "#!/bin/sh\n"
-            'echo "configured at nice $(nice)" >> "$FAKE_BUILD_COUNTER" || exit 2\n'
+            'echo configured >> "$FAKE_BUILD_COUNTER" || exit 2\n'
             'prefix="${1#--prefix=}"\n'
             "{\n"
             "  printf 'all:\\n\\ttrue\\n'\n"
@@ -173,24 +173,6 @@ def test_build_installs_checks_and_is_reused(fake_spec):
     # Second call: found in the cache, nothing rebuilt, nothing downloaded.
     assert find_or_build("3.14t", log=logged.append, sources=["file:///nowhere"]) == python
     assert counter.read_text().count("configured") == 1
-
-
-def test_only_a_yielding_build_runs_niced(fake_spec, tmp_path, monkeypatch):
-    spec, url, counter = fake_spec
-    ours = os.nice(0)
-    find_or_build("3.14t", log=lambda _: None, sources=[url])
-    assert counter.read_text().split() == ["configured", "at", "nice", str(ours)]
-    tarball, digest = fake_source_tarball(tmp_path, "3.14.98")
-    yielding = dataclasses.replace(spec, version="3.14.98", sha256=digest, yields=True)
-    monkeypatch.setitem(INTERPRETERS, "3.14t", yielding)
-    logged = []
-    find_or_build("3.14t", log=logged.append, sources=[tarball.as_uri()])
-    assert counter.read_text().split()[-1] == str(min(ours + 10, 19))  # the kernel's ceiling is 19
-    assert any("niced" in line for line in logged)
-
-
-def test_only_the_interpreter_no_numpy_build_waits_for_yields():
-    assert [key for key, spec in INTERPRETERS.items() if spec.yields] == ["3.13t"]
 
 
 def test_hash_mismatch_is_rejected_and_leaves_nothing(fake_spec, monkeypatch):

@@ -91,18 +91,6 @@ def format_seconds(seconds: float) -> str:
     return f"{minutes} min {rest} s"
 
 
-# A build that no long step waits for runs niced: on a machine with fewer
-# cores than builds at once, the builds on the way to the book's longest
-# chapter finish first, and the niced one still takes every cycle they leave
-# (the kernel gives a task at nice 10 about a tenth of a contended core).
-YIELDING = ("nice", "-n", "10")
-
-
-def yielding(command: Sequence[str], yields: bool) -> list[str]:
-    """*command*, run niced when *yields* (see ``YIELDING``); its children inherit the niceness."""
-    return [*YIELDING, *command] if yields else list(command)
-
-
 class DownloadError(Exception):
     """A download that failed or did not match its pinned hash; the message is the reason."""
 

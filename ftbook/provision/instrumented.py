@@ -27,9 +27,7 @@ A *patched* release (``"2.5.5-patched"``) is the release's sdist with the
 book's patches applied (``patches/numpy-2.5.5/*.patch``, in name order, with
 ``patch -p1`` and no fuzz), kept as its own source folder; it is one more
 step in the series, so only the files the patches touch are recompiled. Its
-key includes every patch's digest: an edited patch is a new build. The
-release the book patches builds first: the other releases' builds run
-niced (:func:`yields`), because the patched step leads to the longest chapter.
+key includes every patch's digest: an edited patch is a new build.
 
     wheel = instrumented_wheel("2.2.2")        # builds (or finds) it
     wheel = instrumented_wheel("2.5.5-patched")  # 2.5.5 with patches/numpy-2.5.5 applied
@@ -47,7 +45,7 @@ import time
 from pathlib import Path
 
 from ftbook import ProvisionError
-from ftbook.provision.cache import atomic_write_text, cache_dir, exclusive, format_seconds, yielding
+from ftbook.provision.cache import atomic_write_text, cache_dir, exclusive, format_seconds
 from ftbook.provision.interpreters import Log, find_or_build, get_spec
 from ftbook.provision.locks import ROOT, digest, lock_path
 from ftbook.provision.sources import NUMPY_SDISTS, numpy_sdist, sdist_dir
@@ -79,16 +77,6 @@ def patches_of(version: str) -> list[Path]:
     if not found:
         raise ProvisionError(f"NumPy {version}: no patches in {PATCHES / f'numpy-{release_of(version)}'}")
     return found
-
-
-def yields(version: str) -> bool:
-    """Whether *version* builds niced (``cache.YIELDING``): every release but one the book patches.
-
-    A patched release's build and then its patched step lead to the book's
-    longest chapter ("Fixing today's races"); the other releases' builds
-    give it the cores and take what it leaves.
-    """
-    return not (PATCHES / f"numpy-{release_of(version)}").is_dir()
 
 
 def series_of(version: str) -> str:
@@ -155,7 +143,7 @@ def instrumented_wheel(version: str, *, log: Log = print) -> Path:
                 f"{changed} files differ (about a minute)")
         else:
             log(f"==> building NumPy {version} with ThreadSanitizer: in full, once per machine "
-                "(about 7 minutes on 2 cores)" + (", niced" if yields(version) else ""))
+                "(about 7 minutes on 2 cores)")
             shutil.rmtree(series, ignore_errors=True)
             series.mkdir(parents=True)
             shutil.copytree(sdist, tree)
@@ -263,10 +251,9 @@ def _build(tools: Path, tree: Path, build: Path, version: str) -> Path:
     staging.mkdir(parents=True)
     # The builder's pip, run for the tools' environment (--python): the build backend is imported there.
     builder = find_or_build(BUILDER, log=lambda _: None)
-    wheel = [str(builder), "-m", "pip", "--python", str(tools), "wheel", "--no-build-isolation", "--no-deps",
-             "--disable-pip-version-check", "-w", str(staging), f"-Cbuild-dir={build}",
-             *(f"-Csetup-args={arg}" for arg in MESON_ARGS), str(tree)]
-    command = yielding(wheel, yields(version))
+    command = [str(builder), "-m", "pip", "--python", str(tools), "wheel", "--no-build-isolation",
+               "--no-deps", "--disable-pip-version-check", "-w", str(staging), f"-Cbuild-dir={build}",
+               *(f"-Csetup-args={arg}" for arg in MESON_ARGS), str(tree)]
     environment = {**os.environ, "CC": COMPILER, "CXX": CXX_COMPILER,
                    "PATH": f"{tools.parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # cython, ninja
     log_file = cache_dir("logs") / f"instrumented-numpy-{version}-{time.strftime('%Y%m%d-%H%M%S')}.log"

@@ -47,7 +47,6 @@ from ftbook.provision.cache import (
     fetch_verified,
     format_seconds,
     safe_extract,
-    yielding,
 )
 
 Log = Callable[[str], None]
@@ -75,9 +74,6 @@ class InterpreterSpec:
     expected_build_minutes: int = 3
     # Standard-library modules (keys of REQUIRED_MODULES) a candidate must have.
     needs_modules: tuple[str, ...] = ("ssl", "sqlite3", "zlib")
-    # Its build runs niced (cache.YIELDING): nothing is built with it, so it
-    # yields the cores to the builds that NumPy's builds wait for.
-    yields: bool = False
 
     @property
     def configure_summary(self) -> str:
@@ -173,7 +169,6 @@ INTERPRETERS: dict[str, InterpreterSpec] = {
             uv_request="cpython-3.13+freethreaded",
             expected_build_minutes=3,
             needs_modules=("ssl", "zlib"),
-            yields=True,  # only wheel environments wait for it, for chapters that are not the longest
         ),
         InterpreterSpec(
             key="3.14t-tsan",
@@ -495,7 +490,6 @@ def build(
         f"==> building CPython {spec.version} ({spec.configure_summary}) into {prefix}\n"
         f"    why: {why}\n"
         f"    expect about {spec.expected_build_minutes} min on 2 cores; this happens once per machine"
-        + ("\n    niced: it yields the cores to the builds NumPy's builds wait for" if spec.yields else "")
     )
     started = time.monotonic()
     logs = cache_dir("logs")
@@ -514,7 +508,7 @@ def build(
         ]
         with open(build_log, "w") as out:
             for name, command in steps:
-                _run_build_step(name, yielding(command, spec.yields), source, out, build_log, spec, log)
+                _run_build_step(name, command, source, out, build_log, spec, log)
         staged = stage / prefix.relative_to(prefix.anchor)
         prefix.parent.mkdir(parents=True, exist_ok=True)
         staged.rename(prefix)
