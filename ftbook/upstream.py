@@ -101,7 +101,10 @@ def what_the_release_said(summary: dict, test: str, racing: str | None) -> str:
     """For one test on the release: ThreadSanitizer's report of its race, or pytest's message for it."""
     if racing:
         report = reported_race(summary, racing)
-        return report.excerpt(max_frames=6) if report else f"(no report in {len(summary['runs'])} runs)"
+        if report:
+            return report.excerpt(max_frames=6)
+        runs = len(summary["runs"])
+        return f"(no report in {runs} run{'s' if runs != 1 else ''})"
     messages = [message for run in summary["runs"] for node, message in run.get("failures", {}).items()
                 if node.split("::")[-1].split("[")[0] == test]
     return "\n".join(dict.fromkeys(messages)) or "(pytest printed no failure for it)"

@@ -75,6 +75,16 @@ def built_book(tmp_path_factory) -> BuiltBook:
 # tests never builds 3.13t or the TSAN interpreter.
 
 
+@pytest.fixture
+def project_copy(tmp_path) -> Path:
+    """*tmp_path* holding a copy of ftbook/ and examples/, as a reader's checkout has them."""
+    shutil.copytree(ROOT / "ftbook", tmp_path / "ftbook", ignore=shutil.ignore_patterns("__pycache__"))
+    # examples/build holds the demo extension's compiled objects, which a reader's copy would not have
+    shutil.copytree(ROOT / "examples", tmp_path / "examples",
+                    ignore=shutil.ignore_patterns("__pycache__", "build"))
+    return tmp_path
+
+
 def pytest_addoption(parser):
     parser.addoption("--print-needed-envs", action="store_true",
                      help="with --collect-only: print the book environments the selected tests need")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ftbook.build.sphinxext import CLEAN_PAGES, raw_markdown
-from ftbook.run import ROOT, run_command
+from ftbook.run import run_command
 
 CONF = '''
 import sys
@@ -28,11 +28,9 @@ TABLE = "| a | b |\n|---|---|\n| one | two |\n"
 
 
 @pytest.fixture
-def book(tmp_path):
+def book(project_copy):
     """A copy of ftbook/ and examples/, and a docs/ folder with one page of prose and the example pages."""
-    shutil.copytree(ROOT / "ftbook", tmp_path / "ftbook", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "examples", tmp_path / "examples",
-                    ignore=shutil.ignore_patterns("__pycache__", "build"))
+    tmp_path = project_copy
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "conf.py").write_text(CONF)

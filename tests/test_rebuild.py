@@ -9,14 +9,13 @@ the check to a few seconds of kernel start-up.)
 """
 
 import re
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 from ftbook.build.inputs import rerun_all
-from ftbook.run import ROOT, run_command
+from ftbook.run import run_command
 
 CONF = '''
 import os, sys
@@ -47,12 +46,9 @@ assert run_example("{example}", "--help", timeout=60).returncode == 0
 
 
 @pytest.fixture
-def tiny_book(tmp_path):
+def tiny_book(project_copy):
     """A copy of ftbook/ and examples/ with a two-chapter book next to them."""
-    shutil.copytree(ROOT / "ftbook", tmp_path / "ftbook", ignore=shutil.ignore_patterns("__pycache__"))
-    # examples/build holds the demo extension's compiled objects, which a reader's copy would not have
-    shutil.copytree(ROOT / "examples", tmp_path / "examples",
-                    ignore=shutil.ignore_patterns("__pycache__", "build"))
+    tmp_path = project_copy
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "conf.py").write_text(CONF)

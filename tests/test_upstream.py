@@ -99,7 +99,7 @@ def test_what_the_release_said_is_the_tests_own_failure_or_the_race_it_guards():
     raced = {"runs": [run(ended="stopped by ThreadSanitizer (exit 66)", reports=2, stderr=text)]}
     said = what_the_release_said(raced, "test_x", "PyArray_CheckFromAny_int")
     assert said.startswith("WARNING: ThreadSanitizer: data race") and "PyArray_CheckFromAny_int" in said
-    assert what_the_release_said(raced, "test_x", "no_such_function") == "(no report in 1 runs)"
+    assert what_the_release_said(raced, "test_x", "no_such_function") == "(no report in 1 run)"
 
 
 def test_the_race_quoted_is_the_one_the_function_writes_even_when_a_race_through_it_comes_first():
