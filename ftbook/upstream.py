@@ -71,6 +71,11 @@ def _added_tests(text: str) -> dict[str, str]:
     return tests
 
 
+def counted(n: int, thing: str) -> str:
+    """``counted(1, "run")`` -> ``"1 run"``; ``counted(3, "run")`` -> ``"3 runs"``."""
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 def how_runs_ended(summary: dict, racing: str | None) -> str:
     """One line for a request's runs: how each ended, pytest's counts, and what TSAN reported.
 
@@ -85,7 +90,7 @@ def how_runs_ended(summary: dict, racing: str | None) -> str:
     if not reports:
         return f"{'; '.join(said)}; no TSAN report"
     among = f", among them the race in `{racing}`" if racing and reported_race(summary, racing) else ""
-    return f"{'; '.join(said)}; {reports} TSAN reports{among}"
+    return f"{'; '.join(said)}; {counted(reports, 'TSAN report')}{among}"
 
 
 def reported_race(summary: dict, racing: str):
@@ -103,8 +108,7 @@ def what_the_release_said(summary: dict, test: str, racing: str | None) -> str:
         report = reported_race(summary, racing)
         if report:
             return report.excerpt(max_frames=6)
-        runs = len(summary["runs"])
-        return f"(no report in {runs} run{'s' if runs != 1 else ''})"
+        return f"(no report in {counted(len(summary['runs']), 'run')})"
     messages = [message for run in summary["runs"] for node, message in run.get("failures", {}).items()
                 if node.split("::")[-1].split("[")[0] == test]
     return "\n".join(dict.fromkeys(messages)) or "(pytest printed no failure for it)"
