@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def counted(n: int, thing: str) -> str:
+    """``counted(1, "run")`` -> ``"1 run"``; ``counted(3, "run")`` -> ``"3 runs"``."""
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ftbook.tables import counted
 from ftbook.tsan import parse_reports
 
 # What the texts say of themselves, first thing: a reader must not take them for NumPy's.
@@ -69,11 +70,6 @@ def _added_tests(text: str) -> dict[str, str]:
         if added is not None and (block or starts):
             block.append(added)
     return tests
-
-
-def counted(n: int, thing: str) -> str:
-    """``counted(1, "run")`` -> ``"1 run"``; ``counted(3, "run")`` -> ``"3 runs"``."""
-    return f"{n} {thing}{'' if n == 1 else 's'}"
 
 
 def how_runs_ended(summary: dict, racing: str | None) -> str:

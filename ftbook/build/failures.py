@@ -16,6 +16,8 @@ import re
 import sys
 from pathlib import Path
 
+from ftbook.tables import counted
+
 FAILED = "Executing notebook failed"  # myst-nb's warning for a chapter whose cell raised or timed out
 _WARNING = re.compile(r"^(?P<where>\S[^\n]*?): (?:WARNING|ERROR): ")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -57,7 +59,7 @@ def digest(warnings: str) -> str:
             out.append("  in the cell:")
             out += [f"    {line}" for line in cell[:CELL_LINES]]
             if len(cell) > CELL_LINES:
-                out.append(f"    ... ({_more(len(cell) - CELL_LINES)})")
+                out.append(f"    ... ({counted(len(cell) - CELL_LINES, 'more line')})")
         frames = [line.strip() for line in block if _OWN_FRAME.match(line)]
         if frames:
             out.append("  through:")
@@ -68,12 +70,8 @@ def digest(warnings: str) -> str:
         out.append("  error:")
         out += [f"    {line}" for line in error[:ERROR_LINES]]
         if len(error) > ERROR_LINES:
-            out.append(f"    ... ({_more(len(error) - ERROR_LINES)} in the full log)")
+            out.append(f"    ... ({counted(len(error) - ERROR_LINES, 'more line')} in the full log)")
     return "\n".join(out)
-
-
-def _more(count: int) -> str:
-    return f"{count} more line" if count == 1 else f"{count} more lines"
 
 
 def _cell_source(block: list[str]) -> list[str]:

@@ -59,13 +59,18 @@ ADDED_TESTS = {patch.name: list(read_patch(patch).tests) for patch in patches_of
 PATCHED_TEST_FILE = patched_source_dir(PATCHED) / TEST_FILE
 
 
+def _runs_of(tests: tuple[str, ...], race_runs: int) -> int:
+    """How many runs a request of *tests* gets: *race_runs* for a race, one for tests that fail anyway."""
+    return race_runs if any(SHOWS[test] != FAILS for test in tests) else 1
+
+
 def regression_run(tests: tuple[str, ...], env: str, race_runs: int = RACE_RUNS) -> ExampleRun:
     """*tests* from the patched test file, in book environment *env* (NumPy built with ThreadSanitizer).
 
     A race's runs on the release stop at its first report; every other request runs all its runs.
     """
     racy = any(SHOWS[test] != FAILS for test in tests)
-    runs = race_runs if racy else 1
+    runs = _runs_of(tests, race_runs)
     until = ("--until-reported",) if racy and not env.endswith(PATCHED) else ()
     seconds = ALONE_SECONDS if runs == 1 else RUN_SECONDS
     budget = runs * seconds + 10
@@ -203,7 +208,7 @@ def regression_tests_pass_clean_on_the_patched_build(*outcomes: Outcome) -> None
     assert sorted(map(_tests_of, outcomes)) == sorted(GROUPS), [_tests_of(outcome) for outcome in outcomes]
     for outcome in outcomes:
         tests, summary = _tests_of(outcome), _ran(outcome, ENVS[PATCHED])
-        runs = PATCHED_RUNS if SHOWS[tests[0]] != FAILS else 1
+        runs = _runs_of(tests, PATCHED_RUNS)
         assert len(summary["runs"]) == runs, (tests, len(summary["runs"]))  # the number the chapter states
         for run in summary["runs"]:
             assert run["ended"] == "passed" and run["tsan_reports"] == 0, (tests, run["ended"])
