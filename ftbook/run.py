@@ -214,6 +214,16 @@ def run_side_by_side(requests: Sequence[ExampleRun]) -> list[Outcome]:
         return list(pool.map(lambda request: request.run(), requests))
 
 
+# What the build's own environment has that a child must not inherit. This book's build machines set
+# PYTHONDONTWRITEBYTECODE=1, and a contributor's machine and NumPy's CI do not: with it, Python keeps no
+# bytecode it compiles, and neither does pytest, which rewrites the asserts of its plugins' whole
+# distributions (hypothesis's 66 modules) at every start. Under ThreadSanitizer that was 16 s of each
+# pytest start (collecting test_records.py: 26 s, then 10 s once pytest had cached its rewrite;
+# 2026-12-07). Whoever writes a cache file renames it into place (importlib; pytest's
+# _write_pyc), so two children writing the same one at once leave a whole file.
+NOT_PASSED_ON = frozenset({"PYTHONDONTWRITEBYTECODE"})
+
+
 def run_command(
     command: Sequence[str | os.PathLike[str]],
     *,
@@ -221,9 +231,12 @@ def run_command(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Outcome:
-    """Run *command*; never raises for a crash, a non-zero exit or a timeout. *env*: variables to add."""
+    """Run *command*; never raises for a crash, a non-zero exit or a timeout. *env*: variables to add.
+
+    The child gets this process's environment but for :data:`NOT_PASSED_ON`.
+    """
     argv = [os.fspath(part) for part in command]
-    full_env = {**os.environ, **(env or {})}
+    full_env = {key: value for key, value in os.environ.items() if key not in NOT_PASSED_ON} | dict(env or {})
     started = time.monotonic()
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=cwd)

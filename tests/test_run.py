@@ -49,3 +49,41 @@ def test_side_by_side_runs_requests_at_once_and_keeps_their_order():
 
     numbers = list(range(2 * SIDE_BY_SIDE))
     assert run_side_by_side([Request(number) for number in numbers]) == numbers
+
+
+def test_children_write_bytecode_caches_though_the_build_machine_says_not_to(monkeypatch):
+    """The build's machines set PYTHONDONTWRITEBYTECODE=1; a child runs as on a contributor's machine."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    code = "import os, sys; print(sys.dont_write_bytecode, os.environ.get('ADDED'))"
+    outcome = run_command([sys.executable, "-c", code], timeout=30, env={"ADDED": "yes"})
+    assert outcome.returncode == 0 and outcome.stdout.split() == ["False", "yes"]
+
+
+def test_pytest_runs_at_once_share_one_whole_rewrite_cache(monkeypatch, tmp_path):
+    """Side by side, pytest processes cache the same rewritten module: each renames its file into place."""
+    import marshal
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    (tmp_path / "conftest.py").write_text('import pytest\npytest.register_assert_rewrite("helper")\n')
+    helper = "".join(f"def check_{i}(x):\n    assert x == {i}\n" for i in range(300))  # slow to rewrite
+    (tmp_path / "helper.py").write_text(helper)
+    (tmp_path / "test_uses_helper.py").write_text("import helper\n\ndef test_it():\n    helper.check_7(7)\n")
+    together = threading.Barrier(4, timeout=30)
+    outcomes = []
+
+    def run():
+        together.wait()
+        outcomes.append(run_command([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                                    timeout=120, cwd=tmp_path))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [outcome.returncode for outcome in outcomes] == [0] * 4, outcomes[0].stdout
+    cached = list((tmp_path / "__pycache__").glob("helper.*"))
+    # One file, pytest's, and no half-written one left under a temporary name (helper.*.pyc.<pid>).
+    assert len(cached) == 1 and "-pytest-" in cached[0].name and cached[0].suffix == ".pyc", cached
+    code = marshal.loads(cached[0].read_bytes()[16:])
+    assert code.co_filename == str(tmp_path / "helper.py")
