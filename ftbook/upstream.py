@@ -85,7 +85,8 @@ def how_runs_ended(summary: dict, racing: str | None) -> str:
     reports = sum(run["tsan_reports"] for run in summary["runs"])
     if not reports:
         return f"{'; '.join(said)}; no TSAN report"
-    among = f", among them the race in `{racing}`" if racing and reported_race(summary, racing) else ""
+    named = racing and reported_race(summary, racing)
+    among = f"{', among them' if reports > 1 else ':'} the race in `{racing}`" if named else ""
     return f"{'; '.join(said)}; {counted(reports, 'TSAN report')}{among}"
 
 

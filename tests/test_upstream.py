@@ -121,6 +121,8 @@ def test_how_runs_ended_counts_what_pytest_and_tsan_said():
         "among them the race in `PyArray_CheckFromAny_int`")
     once = {"runs": [run("stopped by ThreadSanitizer (exit 66)", {"passed": 1}, reports=1, stderr=text)]}
     assert how_runs_ended(once, None) == "stopped by ThreadSanitizer (1 passed); 1 TSAN report"
+    assert how_runs_ended(once, "PyArray_CheckFromAny_int") == (
+        "stopped by ThreadSanitizer (1 passed); 1 TSAN report: the race in `PyArray_CheckFromAny_int`")
 
 
 def test_the_texts_say_they_are_proposals_and_carry_the_evidence(patch):
