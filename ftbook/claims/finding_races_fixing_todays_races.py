@@ -41,12 +41,12 @@ GROUPS = (tuple(test for test, shows in SHOWS.items() if shows == FAILS),
           *((test,) for test, shows in SHOWS.items() if shows != FAILS))
 # A race gets up to RACE_RUNS runs on the release, stopping at the first report (each of 3 runs
 # reported, by hand, 2026-12-06); on the patched build it gets PATCHED_RUNS runs, and none may report.
-# Each patched run is about 35 s of the chapter's time on an idle machine, and the chapter is the
-# longest of the first build and on its critical path (the patched build, then this chapter, then the
-# chapters that run alone): one run, as many as each race needed on the release in every build so far.
-# A run took about 17 s on an idle 2-core machine (most of it the instrumented interpreter starting
-# pytest and NumPy), 43 s beside one other chapter, and over 60 s with two builds' chapters on the
-# cores (the three tests that fail by their own assertion, 2026-12-06). So each request has its cell's
+# The chapter is the longest of the first build and on its critical path (the patched build, then this
+# chapter, then the chapters that run alone): one patched run, as many as each race needed on the
+# release in every build so far. A race's cell took about 40 s on an idle machine while every pytest
+# start re-rewrote hypothesis's asserts, and about 16 s since the runs keep pytest's cache
+# (ftbook.run.NOT_PASSED_ON; 2026-12-07). A run took 43 s beside one other chapter, and over 60 s with
+# two builds' chapters on the cores (2026-12-06, before that change). So each request has its cell's
 # whole time: its runs share it, each killed after RUN_SECONDS (a request of one run, ALONE_SECONDS).
 RACE_RUNS, PATCHED_RUNS = 3, 1
 CELL_SECONDS = CELL_TIMEOUT - 30
