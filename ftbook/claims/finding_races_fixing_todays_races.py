@@ -59,9 +59,14 @@ ADDED_TESTS = {patch.name: list(read_patch(patch).tests) for patch in patches_of
 PATCHED_TEST_FILE = patched_source_dir(PATCHED) / TEST_FILE
 
 
+def _racy(tests: tuple[str, ...]) -> bool:
+    """Do *tests* guard a race (shown by a TSAN report), rather than fail by their own assertion?"""
+    return any(SHOWS[test] != FAILS for test in tests)
+
+
 def _runs_of(tests: tuple[str, ...], race_runs: int) -> int:
     """How many runs a request of *tests* gets: *race_runs* for a race, one for tests that fail anyway."""
-    return race_runs if any(SHOWS[test] != FAILS for test in tests) else 1
+    return race_runs if _racy(tests) else 1
 
 
 def regression_run(tests: tuple[str, ...], env: str, race_runs: int = RACE_RUNS) -> ExampleRun:
@@ -69,9 +74,8 @@ def regression_run(tests: tuple[str, ...], env: str, race_runs: int = RACE_RUNS)
 
     A race's runs on the release stop at its first report; every other request runs all its runs.
     """
-    racy = any(SHOWS[test] != FAILS for test in tests)
     runs = _runs_of(tests, race_runs)
-    until = ("--until-reported",) if racy and not env.endswith(PATCHED) else ()
+    until = ("--until-reported",) if _racy(tests) and not env.endswith(PATCHED) else ()
     seconds = ALONE_SECONDS if runs == 1 else RUN_SECONDS
     budget = runs * seconds + 10
     return tsan_request("pytest_runs.py", "--runs", str(runs), *until, "--run-timeout", str(seconds),
@@ -193,8 +197,8 @@ def regression_tests_show_the_bugs_on_the_release(*outcomes: Outcome) -> None:
     assert sorted(map(_tests_of, outcomes)) == sorted(GROUPS), [_tests_of(outcome) for outcome in outcomes]
     for outcome in outcomes:
         tests = _tests_of(outcome)
-        summary = _ran(outcome, ENVS[TODAY], may_corrupt=SHOWS[tests[0]] != FAILS)
-        if SHOWS[tests[0]] == FAILS:
+        summary = _ran(outcome, ENVS[TODAY], may_corrupt=_racy(tests))
+        if not _racy(tests):
             (run,) = summary["runs"]
             assert run["ended"] == "failed" and run["tally"].get("passed", 0) == 0, (tests, run["tally"])
             assert run["tally"]["failed"] >= len(tests), (tests, run["tally"])
